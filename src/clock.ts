@@ -1,0 +1,32 @@
+// A monotonic clock anchored to the wall clock: a step back of the host's clock never
+// moves it back; a step forward (a clock corrected after boot) is followed when asked.
+
+/** Monotonic milliseconds (performance.now()). */
+export const mono: () => number = performance.now.bind(performance);
+
+export class Clock {
+  /** Wall ms at mono 0. Only ever moves forward. */
+  anchor: number;
+
+  constructor() {
+    this.anchor = Date.now() - mono();
+  }
+
+  /** Wall-clock estimate in ms since 1970 that never goes backwards. */
+  now(): number {
+    return mono() + this.anchor;
+  }
+
+  /**
+   * Moves the anchor forward when the wall clock is ahead of this clock by more than
+   * `threshold` ms (it was stepped forward). Never moves it back. Returns the step.
+   */
+  follow(threshold = 1000): number {
+    const ahead = Date.now() - this.now();
+    if (ahead > threshold) {
+      this.anchor += ahead;
+      return ahead;
+    }
+    return 0;
+  }
+}

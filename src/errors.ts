@@ -1,0 +1,154 @@
+// Every error muster throws or emits. Each has a stable `code`; option errors are also
+// real TypeError / RangeError instances, and every one of them is `instanceof MusterError`.
+
+const BRAND: unique symbol = Symbol.for('muster.error');
+
+/** Renders a received value for an error message without throwing on cycles or BigInt. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? value.slice(0, 77) + '...' : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  if (value === undefined) return 'undefined';
+  try {
+    const s = JSON.stringify(value);
+    if (s === undefined) return String(value);
+    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function brand(err: Error, code: string, name: string): void {
+  Object.defineProperty(err, BRAND, { value: true });
+  Object.defineProperty(err, 'name', { value: name, enumerable: false, configurable: true, writable: true });
+  (err as unknown as { code: string }).code = code;
+}
+
+/**
+ * Base class of every muster error. `err instanceof MusterError` is true for all of
+ * them, including {@link OptionTypeError} and {@link OptionRangeError}, which extend the
+ * built-in `TypeError` and `RangeError`.
+ */
+export class MusterError extends Error {
+  /** Stable, machine-readable identifier, e.g. `DUPLICATE_NODE`. */
+  declare readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    brand(this, code, new.target.name);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this === MusterError) {
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+    }
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+
+/** An option has the wrong type (or is unknown). Names the option and the value received. */
+export class OptionTypeError extends TypeError {
+  declare readonly code: 'OPTION_TYPE';
+  constructor(
+    /** Dotted path of the option, e.g. `shards.max`. */
+    readonly option: string,
+    /** The value that was received. */
+    readonly value: unknown,
+    expected: string,
+  ) {
+    super(`muster: option \`${option}\` must be ${expected}; received ${show(value)}`);
+    brand(this, 'OPTION_TYPE', 'OptionTypeError');
+  }
+}
+
+/** An option has the right type but a value out of range. Names the option and the value. */
+export class OptionRangeError extends RangeError {
+  declare readonly code: 'OPTION_RANGE';
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    expected: string,
+  ) {
+    super(`muster: option \`${option}\` must be ${expected}; received ${show(value)}`);
+    brand(this, 'OPTION_RANGE', 'OptionRangeError');
+  }
+}
+
+/** A live member already uses this nodeId; nothing of it was changed. */
+export class DuplicateNodeError extends MusterError {
+  constructor(readonly nodeId: string, reason: string) {
+    super('DUPLICATE_NODE', `muster: nodeId ${show(nodeId)} is held by a live member (${reason})`);
+  }
+}
+
+/** Every shard of the range is held or in quarantine. */
+export class ShardsExhaustedError extends MusterError {
+  constructor(
+    readonly min: number,
+    readonly max: number,
+    /** Milliseconds until the next quarantined shard comes free, if any is quarantined. */
+    readonly retryInMs: number | undefined,
+  ) {
+    super(
+      'SHARDS_EXHAUSTED',
+      `muster: every shard of ${min}..${max} is held or quarantined` +
+        (retryInMs === undefined ? '' : `; the next one comes free in ${retryInMs} ms`),
+    );
+  }
+}
+
+/** The group already exists with a shard range other than the one this member asked for. */
+export class GroupConfigError extends MusterError {
+  constructor(readonly option: string, readonly value: unknown, readonly groupValue: unknown) {
+    super(
+      'GROUP_CONFIG',
+      `muster: option \`${option}\` is ${show(value)} but the group in Redis uses ${show(groupValue)}`,
+    );
+  }
+}
+
+/** A generator was asked for an ID while its lease is not (or no longer) surely valid. */
+export class LeaseExpiredError extends MusterError {
+  constructor(message = 'muster: no valid shard lease; IDs cannot be minted now') {
+    super('LEASE_EXPIRED', message);
+  }
+}
+
+/** This host's clock is ahead of Redis TIME by more than `clockSkew`: minting stalls. */
+export class ClockSkewError extends MusterError {
+  constructor(readonly aheadMs: number, readonly allowedMs: number) {
+    super(
+      'CLOCK_SKEW',
+      `muster: this host's clock is about ${Math.round(aheadMs)} ms ahead of Redis TIME ` +
+        `(allowed: ${allowedMs} ms); IDs stall until the clocks agree`,
+    );
+  }
+}
+
+/** A synchronous `next()` would have to wait longer than one time unit for its clock. */
+export class GeneratorStalledError extends MusterError {
+  constructor(readonly waitMs: number, why: string) {
+    super('STALLED', `muster: the generator must wait about ${Math.ceil(waitMs)} ms (${why}); use nextAsync() to wait`);
+  }
+}
+
+/** A Redis command failed or timed out; `cause` holds the underlying error. */
+export class RedisError extends MusterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('REDIS', `muster: ${message}`, options);
+  }
+}
+
+/** Replication did not reach the requested replicas in time (`durability`). */
+export class DurabilityError extends MusterError {
+  constructor(readonly acked: number, readonly wanted: number) {
+    super('DURABILITY', `muster: WAIT reached ${acked} of ${wanted} replicas in time; the write does not count`);
+  }
+}
+
+/** The member has left or was never joined. */
+export class MemberClosedError extends MusterError {
+  constructor(message = 'muster: this member has left') {
+    super('CLOSED', message);
+  }
+}

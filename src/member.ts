@@ -1,0 +1,783 @@
+// A member of a group: joins, heartbeats and reaps in one script call per interval,
+// keeps a view of its peers, delivers `node down` reports, holds a shard lease and
+// fences every generator bound to it.
+
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import { Clock, mono } from './clock.js';
+import {
+  ClockSkewError,
+  DuplicateNodeError,
+  DurabilityError,
+  GroupConfigError,
+  LeaseExpiredError,
+  MemberClosedError,
+  MusterError,
+  OptionRangeError,
+  RedisError,
+  ShardsExhaustedError,
+} from './errors.js';
+import { type GroupKeys, groupKeys } from './keys.js';
+import { type JoinOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { type Connection, close, connect, subscribe } from './redis.js';
+import {
+  type Change,
+  type Report,
+  SCRIPTS,
+  beatArgs,
+  joinArgs,
+  leaveArgs,
+  parseBeat,
+  parseJoin,
+  parseView,
+  run,
+  runDurable,
+} from './scripts.js';
+import type { ScriptSource } from './generated/lua.js';
+import { Snowflake, type SnowflakeOptions, boundSnowflake } from './snowflake.js';
+import type { DepartedNode, LostReason, NodeInfo, ShardLostReason } from './types.js';
+
+const LOG_CAP = 256;
+const REAP_LIMIT = 64;
+
+/** Listener signatures of a {@link Member}'s events. */
+export interface MemberEvents {
+  /** A member joined the group (every member gets this). */
+  '+node': (node: NodeInfo) => void;
+  /** A member left or died (every member gets this); `node.reason` says which. */
+  '-node': (node: DepartedNode) => void;
+  /** A member died and this member is the one to clean up after it (exactly one gets this). */
+  'node down': (node: NodeInfo) => void;
+  /** This member now holds `shard` (on join, after a rejoin, and when a lapsed lease recovers). */
+  shard: (shard: number, lease: Lease) => void;
+  /** The lease on `shard` ended: stop using it. */
+  'shard lost': (shard: number, reason: ShardLostReason) => void;
+  /** The store no longer knew this member; it rejoins by itself unless `rejoin: false`. */
+  lost: (reason: LostReason) => void;
+  /** Something failed; never thrown into the void. */
+  error: (err: Error) => void;
+  /** Forwarded from the Redis connection. */
+  connect: () => void;
+  /** Forwarded from the Redis connection. */
+  ready: () => void;
+  /** Forwarded from the Redis connection: delay before the next attempt, in ms. */
+  reconnecting: (delay: number) => void;
+  /** Forwarded from the Redis connection. */
+  close: () => void;
+  /** Forwarded from the Redis connection: it will not reconnect. */
+  end: () => void;
+}
+
+/**
+ * A shard lease: a value object handed out with the `shard` event. Its `signal` aborts
+ * when the lease ends, which is the moment to stop using the shard.
+ */
+export class Lease {
+  /** @internal */
+  readonly controller = new AbortController();
+  /** @internal mono ms until which the lease is surely valid. */
+  deadline = -Infinity;
+
+  /** @internal */
+  constructor(
+    /** The shard number. */
+    readonly shard: number,
+    /** Fencing number: only grows per shard, across holders and Redis restarts. */
+    readonly fence: number,
+    /** IDs minted under this lease carry timestamps above this (ms since 1970). */
+    readonly floor: number,
+  ) {}
+
+  /** Aborts when the lease ends. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** `performance.now()` time until which the lease is surely valid. */
+  get validUntil(): number {
+    return this.controller.signal.aborted ? -Infinity : this.deadline;
+  }
+
+  /** True while the lease is surely valid. */
+  isValid(): boolean {
+    return mono() < this.validUntil;
+  }
+}
+
+/** A user's generator run on a member's lease: re-created on a shard change, fenced. */
+export interface FencedGenerator<G extends { next(...args: never[]): unknown }> {
+  /** Calls the current generator's `next()`; throws {@link LeaseExpiredError} without a valid lease. */
+  next(...args: Parameters<G['next']>): ReturnType<G['next']>;
+  /** Like `next()`, but waits for a valid lease. */
+  nextAsync(...args: Parameters<G['next']>): Promise<ReturnType<G['next']>>;
+  /** The generator made for the current lease, if any. */
+  readonly current: G | undefined;
+}
+
+type State = 'new' | 'joining' | 'joined' | 'rejoining' | 'lost' | 'left';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  p.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisError(`${what} timed out after ${Math.round(ms)} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+function wrap(err: unknown, what: string): Error {
+  if (err instanceof MusterError) return err as Error;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new RedisError(`${what} failed: ${msg}`, { cause: err });
+}
+
+/**
+ * A member of a group. Create one with {@link join} (or {@link createMember} and then
+ * `join()` to attach listeners first).
+ */
+export class Member extends EventEmitter<MemberEvents> {
+  /** This member's nodeId. */
+  readonly id: string;
+  /** The validated options. */
+  readonly options: Readonly<ResolvedOptions>;
+
+  private readonly keys: GroupKeys;
+  private readonly clock = new Clock();
+  private readonly quarantine: number;
+  private readonly horizonOwn: number;
+  private readonly safety: number;
+  private conn: Connection | undefined;
+  private state: State = 'new';
+  private life = '';
+  private created = '';
+  private ver = 0;
+  private horizon = 0;
+  private view = new Map<string, NodeInfo>();
+  private current: Lease | undefined;
+  private skewed = false;
+  private ahead = 0;
+  private readonly acks = new Set<string>();
+  private readonly emitted = new Set<string>();
+  private beatTimer: NodeJS.Timeout | undefined;
+  private overdueTimer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private syncing = false;
+  private syncAgain = false;
+  private gen: Snowflake | undefined;
+  private genKey = '';
+  private readonly fenced = new Set<(lease: Lease | undefined) => void>();
+  private readonly leaseWaiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
+  private readonly forwarders: [string, (...a: unknown[]) => void][] = [];
+
+  constructor(options?: JoinOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.id = this.options.nodeId;
+    this.keys = groupKeys(this.options.prefix, this.options.group);
+    this.quarantine = this.options.timeout + this.options.clockSkew;
+    this.horizonOwn = this.options.clockSkew + this.options.timeout;
+    // The lease is trusted until a margin before Redis could expire it: clocks may run
+    // up to 1% apart, plus a fixed allowance for timer lateness.
+    this.safety = this.options.timeout / 50 + 10;
+  }
+
+  /** The shard held now under a valid lease, or undefined. */
+  get shard(): number | undefined {
+    return this.current?.isValid() ? this.current.shard : undefined;
+  }
+
+  /** The current lease, or undefined. */
+  get lease(): Lease | undefined {
+    return this.current && !this.current.signal.aborted ? this.current : undefined;
+  }
+
+  /** True between a successful `join()` and `leave()` (also while rejoining). */
+  get joined(): boolean {
+    return this.state === 'joined' || this.state === 'rejoining';
+  }
+
+  /**
+   * Joins the group. Resolves once this member is in Redis; events found while joining
+   * (`node down` for members that died unreaped) are emitted on a later tick.
+   * Rejects with {@link DuplicateNodeError}, {@link ShardsExhaustedError},
+   * {@link GroupConfigError} or {@link RedisError}; nothing is left running then.
+   */
+  async join(): Promise<this> {
+    if (this.state !== 'new') throw new MemberClosedError(`muster: join() was already called (state: ${this.state})`);
+    this.state = 'joining';
+    this.conn = connect(this.options.redis);
+    this.forward();
+    try {
+      const reports = await this.attemptJoin();
+      if ((this.state as State) === 'left') throw new MemberClosedError('muster: leave() was called while joining');
+      this.state = 'joined';
+      this.scheduleBeat();
+      this.listen();
+      setImmediate(() => this.deliver(reports));
+      return this;
+    } catch (err) {
+      this.state = 'left';
+      await this.teardown();
+      throw err;
+    }
+  }
+
+  /** The live members of the group, this one included, read from Redis. */
+  async nodes(): Promise<NodeInfo[]> {
+    const conn = this.requireConn();
+    try {
+      const reply = await withTimeout(run(conn.client, SCRIPTS.view, this.keys.list, ['', LOG_CAP]), this.options.timeout, 'nodes()');
+      return parseView(reply).view;
+    } catch (err) {
+      throw wrap(err, 'nodes()');
+    }
+  }
+
+  /**
+   * Leaves gracefully: the others see `-node` (reason `'left'`) at once, the shard goes
+   * to quarantine, timers stop and a connection muster opened is closed. Rejects with
+   * {@link RedisError} if Redis could not be told (local state is cleaned up anyway;
+   * the others then see this member time out).
+   */
+  async leave(): Promise<void> {
+    const prev = this.state;
+    if (prev === 'left') return;
+    this.state = 'left';
+    this.stopBeat();
+    this.endLease('left');
+    for (const w of this.leaseWaiters) w.reject(new MemberClosedError());
+    this.leaseWaiters.clear();
+    let failure: Error | undefined;
+    if (prev === 'joined' && this.conn) {
+      await this.beating?.catch(() => undefined);
+      try {
+        await withTimeout(
+          this.exec(SCRIPTS.leave, leaveArgs(this.keys, this.id, this.life, this.quarantine, LOG_CAP, [...this.acks]), false),
+          this.options.timeout,
+          'leave',
+        );
+      } catch (err) {
+        failure = wrap(err, 'leave');
+      }
+    }
+    await this.teardown();
+    if (failure) throw failure;
+  }
+
+  /**
+   * The member's Snowflake generator, bound to its shard lease: it mints only while the
+   * lease is surely valid and only above the shard's floor. Calling again with the same
+   * options returns the same generator (two generators on one shard could repeat IDs).
+   */
+  snowflake(options: Omit<SnowflakeOptions, 'workerId'> = {}): Snowflake {
+    const shards = this.options.shards;
+    if (!shards) throw new OptionRangeError('shards', false, 'enabled (a member without shards cannot mint IDs)');
+    const gen = boundSnowflake(options, this.clock);
+    const key = JSON.stringify(gen.layout);
+    if (this.gen) {
+      if (key === this.genKey) return this.gen;
+      throw new OptionRangeError('layout', options.layout, `the layout and epoch of this member's existing generator (${this.genKey})`);
+    }
+    if (shards.max > 2 ** gen.layout.workerBits - 1) {
+      throw new OptionRangeError('layout.workerBits', gen.layout.workerBits, `enough bits for shards up to ${shards.max}`);
+    }
+    gen.setLeaseWaiter((signal) => this.waitForLease(signal));
+    this.gen = gen;
+    this.genKey = key;
+    const lease = this.lease;
+    if (lease) {
+      gen.bindLease(lease.shard, lease.floor, this.refusal());
+      if (lease.isValid()) gen.renewLease(lease.deadline, this.ahead, this.refusal());
+    }
+    return gen;
+  }
+
+  /**
+   * Runs a generator of your own on the lease: `factory(shard, lease)` is called for
+   * every new lease, and `next()` is refused while no lease is surely valid.
+   */
+  generator<G extends { next(...args: never[]): unknown }>(factory: (shard: number, lease: Lease) => G): FencedGenerator<G> {
+    if (typeof factory !== 'function') throw new OptionRangeError('factory', factory, 'a function (shard, lease) => generator');
+    let cur: G | undefined;
+    let curLease: Lease | undefined;
+    const rebind = (lease: Lease | undefined) => {
+      if (lease && lease !== curLease) {
+        if (!curLease || curLease.shard !== lease.shard || curLease.fence !== lease.fence) cur = factory(lease.shard, lease);
+        curLease = lease;
+      }
+    };
+    this.fenced.add(rebind);
+    rebind(this.lease);
+    const self = this;
+    const next = (...args: Parameters<G['next']>): ReturnType<G['next']> => {
+      if (!cur || !curLease || !curLease.isValid() || curLease !== self.current || self.skewed) throw self.refusal()();
+      return (cur.next as (...a: unknown[]) => ReturnType<G['next']>)(...args);
+    };
+    return {
+      next,
+      async nextAsync(...args: Parameters<G['next']>) {
+        for (;;) {
+          try {
+            return next(...args);
+          } catch (err) {
+            if (!(err instanceof MusterError) || (err.code !== 'LEASE_EXPIRED' && err.code !== 'CLOCK_SKEW')) throw err;
+            await self.waitForLease();
+          }
+        }
+      },
+      get current() {
+        return cur;
+      },
+    };
+  }
+
+  /** Resolves when a lease is surely valid; rejects when the member leaves or `signal` aborts. */
+  waitForLease(signal?: AbortSignal): Promise<void> {
+    if (this.current?.isValid() && !this.skewed) return Promise.resolve();
+    if (this.state === 'left' || this.state === 'lost') return Promise.reject(new MemberClosedError());
+    return new Promise<void>((resolve, reject) => {
+      const w = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (e: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      const onAbort = () => {
+        this.leaseWaiters.delete(w);
+        reject(signal?.reason);
+      };
+      if (signal?.aborted) return reject(signal.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.leaseWaiters.add(w);
+    });
+  }
+
+  // ---- joining ------------------------------------------------------------------
+
+  private requireConn(): Connection {
+    if (!this.conn || this.state === 'left') throw new MemberClosedError();
+    return this.conn;
+  }
+
+  /** Runs a script; with durability, also waits for replication. Returns reply and whether it counts. */
+  private async exec(script: ScriptSource, args: (string | number)[], durable: boolean): Promise<{ reply: (string | number | null)[]; counted: boolean }> {
+    const conn = this.conn;
+    if (!conn) throw new MemberClosedError();
+    const d = this.options.durability;
+    if (!d || !durable) return { reply: await run(conn.client, script, this.keys.list, args), counted: true };
+    const { reply, acked } = await runDurable(conn.client, script, this.keys.list, args, d.replicas, d.timeout);
+    if (acked < d.replicas) this.fail(new DurabilityError(acked, d.replicas));
+    return { reply, counted: acked >= d.replicas };
+  }
+
+  /** One life's join, with the waits the options allow. Returns the reports to deliver. */
+  private async attemptJoin(): Promise<Report[]> {
+    const o = this.options;
+    const started = mono();
+    let firstExpiry: number | undefined;
+    // One life token for every attempt: a restart marker left while waiting names it.
+    const life = randomBytes(12).toString('base64url');
+    for (;;) {
+      const send = mono();
+      const genAtSend = Math.floor(this.clock.now());
+      const proposed = Math.floor(Math.max(genAtSend, this.gen?.lastMs() ?? -Infinity) + o.timeout);
+      const args = joinArgs(this.keys, {
+        nodeId: this.id,
+        life,
+        metaJson: o.metaJson,
+        ttl: o.timeout,
+        lo: o.shards ? o.shards.min : -1,
+        hi: o.shards ? o.shards.max : -1,
+        horizon: this.horizonOwn,
+        knownHorizon: this.horizon,
+        quarantine: this.quarantine,
+        proposed,
+        cap: LOG_CAP,
+        reapLimit: REAP_LIMIT,
+      });
+      let res;
+      let counted: boolean;
+      try {
+        const r = await withTimeout(this.exec(SCRIPTS.join, args, true), o.timeout + (o.durability?.timeout ?? 0), 'join');
+        res = parseJoin(r.reply);
+        counted = r.counted;
+      } catch (err) {
+        throw wrap(err, 'join');
+      }
+      if (res.ok) {
+        this.install(res, life);
+        if (res.shard >= 0) this.startLease(res.shard, res.fence, res.floor, send, genAtSend, res.reservation, res.now, counted);
+        return res.reports;
+      }
+      if (this.state === 'left') throw new MemberClosedError('muster: leave() was called while joining');
+      const elapsed = mono() - started;
+      if (res.code === 'range') {
+        throw new GroupConfigError('shards', { min: o.shards?.min, max: o.shards?.max }, { min: res.lo, max: res.hi });
+      }
+      if (res.code === 'duplicate') {
+        // A restarted process often comes back before its crashed life has expired.
+        // Wait (at most one timeout) for that record to go stale; a record renewed
+        // meanwhile is a live duplicate.
+        if (firstExpiry === undefined) firstExpiry = res.expiry;
+        else if (res.expiry !== firstExpiry) throw new DuplicateNodeError(this.id, 'its heartbeat renewed the record while this join waited');
+        if (elapsed >= o.timeout) throw new DuplicateNodeError(this.id, `its record did not go stale within ${o.timeout} ms`);
+        await sleep(Math.min(res.inMs + 2, o.heartbeat, o.timeout - elapsed + 1));
+        continue;
+      }
+      const shards = o.shards ?? { min: 0, max: 0, wait: 0 };
+      if (elapsed >= shards.wait) throw new ShardsExhaustedError(shards.min, shards.max, res.retryInMs);
+      await sleep(Math.min(res.retryInMs === undefined ? o.heartbeat : res.retryInMs + 2, shards.wait - elapsed + 1));
+    }
+  }
+
+  /** Adopts a joined life: identity, view (announcing what changed while away), group facts. */
+  private install(res: Extract<ReturnType<typeof parseJoin>, { ok: true }>, life: string): void {
+    const rejoin = this.life !== '';
+    this.life = life;
+    this.created = res.created;
+    this.ver = res.ver;
+    this.horizon = Math.max(this.horizon, res.horizon);
+    this.acks.clear();
+    this.emitted.clear();
+    if (rejoin) this.replaceView(res.view);
+    else this.view = new Map(res.view.map((n) => [n.id, n]));
+  }
+
+  // ---- leases ---------------------------------------------------------------------
+
+  private refusal(): () => Error {
+    if (this.skewed) {
+      const ahead = this.skewAhead;
+      const allowed = this.options.clockSkew;
+      return () => new ClockSkewError(ahead, allowed);
+    }
+    const lease = this.current;
+    if (!lease || lease.signal.aborted) return () => new LeaseExpiredError('muster: this member holds no shard lease now');
+    return () => new LeaseExpiredError(`muster: the lease on shard ${lease.shard} is not surely valid (renewal overdue)`);
+  }
+
+  private skewAhead = 0;
+
+  private startLease(shard: number, fence: number, floor: number, send: number, genAtSend: number, reservation: number, redisNow: number, counted: boolean): void {
+    const lease = new Lease(shard, fence, floor);
+    this.current = lease;
+    this.gen?.bindLease(shard, floor, this.refusal());
+    for (const f of this.fenced) f(lease);
+    this.renew(send, genAtSend, reservation, redisNow, counted);
+  }
+
+  /** A renewal (or claim) came back: extend the lease from the moment it was sent. */
+  private renew(send: number, genAtSend: number, reservation: number, redisNow: number, counted: boolean): void {
+    let lease = this.current;
+    if (!lease || !counted) return;
+    if (lease.signal.aborted) {
+      // The lease lapsed locally but Redis still held it: it recovers as a new lease object.
+      lease = new Lease(lease.shard, lease.fence, lease.floor);
+      this.current = lease;
+      for (const f of this.fenced) f(lease);
+    }
+    const wasValid = lease.isValid() && !this.skewed;
+    const base = reservation - this.options.timeout;
+    const wasSkewed = this.skewed;
+    // Uncapped, the base is at least the clock at send; below it (beyond rounding of a
+    // fractional ttl), Redis capped the reservation: this host's clock is too far ahead.
+    this.skewed = base < genAtSend - 1;
+    this.skewAhead = genAtSend - redisNow;
+    if (this.skewed && !wasSkewed) this.fail(new ClockSkewError(this.skewAhead, this.options.clockSkew));
+    this.ahead = Math.max(0, base - genAtSend);
+    lease.deadline = send + this.options.timeout - this.safety;
+    this.gen?.renewLease(this.skewed ? -Infinity : lease.deadline, this.ahead, this.refusal());
+    clearTimeout(this.overdueTimer);
+    const left = lease.deadline - mono();
+    this.overdueTimer = setTimeout(() => this.overdue(lease), Math.max(0, left) + 1);
+    const nowValid = lease.isValid() && !this.skewed;
+    if (nowValid && !wasValid) {
+      this.safeEmit('shard', lease.shard, lease);
+      for (const w of this.leaseWaiters) w.resolve();
+      this.leaseWaiters.clear();
+    }
+  }
+
+  /** No renewal counted before the deadline: the lease is not surely valid any more. */
+  private overdue(lease: Lease): void {
+    if (lease !== this.current || lease.signal.aborted || lease.isValid()) return;
+    lease.controller.abort(new LeaseExpiredError());
+    this.gen?.renewLease(-Infinity, 0, this.refusal());
+    this.safeEmit('shard lost', lease.shard, 'renewal-overdue');
+  }
+
+  /** The lease ends for good (lost, left). */
+  private endLease(reason: ShardLostReason): void {
+    clearTimeout(this.overdueTimer);
+    const lease = this.current;
+    this.current = undefined;
+    this.skewed = false;
+    this.gen?.renewLease(-Infinity, 0, this.refusal());
+    for (const f of this.fenced) f(undefined);
+    if (lease && !lease.signal.aborted) {
+      lease.controller.abort(new LeaseExpiredError());
+      this.safeEmit('shard lost', lease.shard, reason);
+    }
+  }
+
+  // ---- heartbeat -------------------------------------------------------------------
+
+  private scheduleBeat(): void {
+    clearTimeout(this.beatTimer);
+    this.beatTimer = setTimeout(() => {
+      this.beating = this.beat().finally(() => {
+        this.beating = undefined;
+        if (this.state === 'joined') this.scheduleBeat();
+      });
+    }, this.options.heartbeat);
+  }
+
+  private stopBeat(): void {
+    clearTimeout(this.beatTimer);
+    this.beatTimer = undefined;
+  }
+
+  private async beat(): Promise<void> {
+    if (this.state !== 'joined') return;
+    const o = this.options;
+    this.clock.follow();
+    const send = mono();
+    const genAtSend = Math.floor(this.clock.now());
+    const proposed = Math.floor(Math.max(genAtSend, this.gen?.lastMs() ?? -Infinity) + o.timeout);
+    const acks = [...this.acks];
+    const life = this.life;
+    let res;
+    let counted: boolean;
+    try {
+      const args = beatArgs(this.keys, {
+        nodeId: this.id,
+        life,
+        ttl: o.timeout,
+        created: this.created,
+        ver: this.ver,
+        proposed,
+        horizon: this.horizonOwn,
+        quarantine: this.quarantine,
+        cap: LOG_CAP,
+        reapLimit: REAP_LIMIT,
+        acks,
+      });
+      const r = await withTimeout(this.exec(SCRIPTS.beat, args, true), Math.max(o.timeout / 2, o.heartbeat), 'heartbeat');
+      res = parseBeat(r.reply);
+      counted = r.counted;
+    } catch (err) {
+      this.fail(wrap(err, 'heartbeat'));
+      return;
+    }
+    if (this.state !== 'joined' || life !== this.life) return;
+    if (!res.ok) {
+      await this.onLost(res.code === 'wiped' ? 'wiped' : res.code);
+      return;
+    }
+    for (const a of acks) {
+      this.acks.delete(a);
+      this.emitted.delete(a);
+    }
+    this.horizon = Math.max(this.horizon, res.horizon);
+    if (res.reservation >= 0) this.renew(send, genAtSend, res.reservation, res.now, counted);
+    if (res.gap) {
+      this.replaceView(res.view);
+      this.ver = res.ver;
+    } else this.applyChanges(res.changes);
+    this.deliver(res.reports);
+  }
+
+  private async onLost(reason: LostReason): Promise<void> {
+    this.stopBeat();
+    this.endLease(reason);
+    this.safeEmit('lost', reason);
+    if (this.state !== 'joined') return;
+    if (!this.options.rejoin) {
+      this.state = 'lost';
+      for (const w of this.leaseWaiters) w.reject(new MemberClosedError('muster: this member was lost and does not rejoin'));
+      this.leaseWaiters.clear();
+      return;
+    }
+    this.state = 'rejoining';
+    while (this.state === 'rejoining') {
+      try {
+        const reports = await this.attemptJoin();
+        if (this.state !== 'rejoining') return;
+        this.state = 'joined';
+        this.scheduleBeat();
+        setImmediate(() => this.deliver(reports));
+        return;
+      } catch (err) {
+        this.fail(wrap(err, 'rejoin'));
+        if (err instanceof GroupConfigError) {
+          this.state = 'lost';
+          return;
+        }
+        await sleep(this.options.heartbeat);
+      }
+    }
+  }
+
+  // ---- views and reports ---------------------------------------------------------------
+
+  private listen(): void {
+    const conn = this.conn;
+    if (!conn) return;
+    subscribe(conn, this.keys.channel, (m) => this.onMessage(m), (err) => this.fail(wrap(err, 'subscriber')))
+      .then((unsub) => {
+        if (this.state === 'left') void unsub();
+        else this.unsubscribe = unsub;
+      })
+      .catch((err) => this.fail(wrap(err, 'subscribe')));
+  }
+
+  private onMessage(message: string): void {
+    if (this.state !== 'joined') return;
+    let c: Change;
+    try {
+      c = JSON.parse(message) as Change;
+    } catch {
+      return;
+    }
+    if (c.v <= this.ver) return;
+    if (c.v === this.ver + 1) this.applyChanges([c]);
+    else void this.sync();
+  }
+
+  /** Catches up on changes missed between Pub/Sub messages. */
+  private async sync(): Promise<void> {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    try {
+      do {
+        this.syncAgain = false;
+        const life = this.life;
+        const reply = await withTimeout(run(this.requireConn().client, SCRIPTS.view, this.keys.list, [this.ver, LOG_CAP]), this.options.timeout, 'sync');
+        if (this.state !== 'joined' || life !== this.life) return;
+        const v = parseView(reply);
+        if (v.gap) {
+          this.replaceView(v.view);
+          this.ver = v.ver;
+        } else this.applyChanges(v.changes);
+      } while (this.syncAgain);
+    } catch (err) {
+      this.fail(wrap(err, 'sync'));
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private applyChanges(changes: Change[]): void {
+    for (const c of changes) {
+      if (c.v <= this.ver) continue;
+      this.ver = c.v;
+      if (c.n.id === this.id) continue;
+      if (c.t === '+') {
+        this.view.set(c.n.id, c.n);
+        this.safeEmit('+node', c.n);
+      } else {
+        this.view.delete(c.n.id);
+        this.safeEmit('-node', { ...c.n, reason: c.r ?? 'timeout' });
+      }
+    }
+  }
+
+  /** Replaces the view with `nodes`, announcing the differences (a departure's reason is unknown: 'timeout'). */
+  private replaceView(nodes: NodeInfo[]): void {
+    const next = new Map(nodes.map((n) => [n.id, n]));
+    const old = this.view;
+    this.view = next;
+    for (const [id, n] of old) {
+      const now = next.get(id);
+      if (id !== this.id && (!now || now.joinedAt !== n.joinedAt)) this.safeEmit('-node', { ...n, reason: 'timeout' });
+    }
+    for (const [id, n] of next) {
+      const was = old.get(id);
+      if (id !== this.id && (!was || was.joinedAt !== n.joinedAt)) this.safeEmit('+node', n);
+    }
+  }
+
+  private deliver(reports: Report[]): void {
+    if (this.state === 'left') return;
+    for (const r of reports) {
+      if (this.emitted.has(r.reportId)) continue;
+      this.emitted.add(r.reportId);
+      this.acks.add(r.reportId);
+      this.safeEmit('node down', r.node);
+    }
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------
+
+  private forward(): void {
+    const client = this.conn?.client;
+    if (!client) return;
+    const names = ['connect', 'ready', 'reconnecting', 'close', 'end'] as const;
+    for (const name of names) {
+      const f = (...a: unknown[]) => (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...a);
+      client.on(name, f);
+      this.forwarders.push([name, f]);
+    }
+    const onError = (err: unknown) => this.fail(wrap(err, 'connection'));
+    client.on('error', onError);
+    this.forwarders.push(['error', onError]);
+  }
+
+  private async teardown(): Promise<void> {
+    this.stopBeat();
+    clearTimeout(this.overdueTimer);
+    const unsub = this.unsubscribe;
+    this.unsubscribe = undefined;
+    await unsub?.().catch(() => undefined);
+    const conn = this.conn;
+    if (!conn) return;
+    await close(conn).catch(() => undefined);
+    for (const [name, f] of this.forwarders) conn.client.off(name, f);
+    this.forwarders.length = 0;
+  }
+
+  /** Emits an `error` event; an error listener that throws is not allowed to crash a timer. */
+  private fail(err: Error): void {
+    try {
+      this.emit('error', err);
+    } catch {
+      // A throwing error listener has nowhere better to go.
+    }
+  }
+
+  /** Emits a user-facing event; a listener that throws becomes an `error` event. */
+  private safeEmit<E extends Exclude<keyof MemberEvents, 'error'>>(event: E, ...args: Parameters<MemberEvents[E]>): void {
+    try {
+      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}
+
+/** Creates a member without joining, so listeners can be attached before `join()`. */
+export function createMember(options?: JoinOptions): Member {
+  return new Member(options);
+}
+
+/**
+ * Joins a group and resolves with the member. Events found while joining are emitted
+ * after this resolves, so listeners attached right after `await join(...)` get them.
+ */
+export async function join(options?: JoinOptions): Promise<Member> {
+  return new Member(options).join();
+}
+
+export type { DepartedNode, LostReason, NodeInfo, ShardLostReason };

@@ -1,0 +1,393 @@
+// Snowflake IDs: layouts, generation and decoding. Imports nothing from Redis: a member
+// binds a generator to its shard lease through the internal `bindLease` hooks below.
+
+import { Clock } from './clock.js';
+import {
+  GeneratorStalledError,
+  LeaseExpiredError,
+  MusterError,
+  OptionRangeError,
+  OptionTypeError,
+} from './errors.js';
+import { type Duration, parseDuration, parseInteger, rejectUnknown } from './options.js';
+
+/** Bit widths of an ID, most significant first: time | worker | sequence. */
+export interface Layout {
+  /** Bits of time, counted in `unit`s since the epoch. */
+  timeBits: number;
+  /** Bits of worker ID (the shard). */
+  workerBits: number;
+  /** Bits of per-unit sequence. */
+  sequenceBits: number;
+  /** Length of one time unit. Default `'1ms'`. */
+  unit?: Duration;
+}
+
+/** Preset layouts. The sum of bits is at most 63, so IDs fit a signed 64-bit column. */
+export const LAYOUTS = {
+  /** 41 bits of ms (69 years), 10 of worker, 12 of sequence: 4,096,000 IDs/s per worker. */
+  twitter: { timeBits: 41, workerBits: 10, sequenceBits: 12, unit: 1 },
+  /** Sonyflake's widths: 39 bits of 10 ms (174 years), 16 of worker, 8 of sequence: 25,600 IDs/s. */
+  sonyflake: { timeBits: 39, workerBits: 16, sequenceBits: 8, unit: 10 },
+  /** Instagram's widths: 41 bits of ms, 13 of shard, 10 of sequence: 1,024,000 IDs/s. */
+  instagram: { timeBits: 41, workerBits: 13, sequenceBits: 10, unit: 1 },
+} as const satisfies Record<string, Layout>;
+
+export type LayoutName = keyof typeof LAYOUTS;
+
+/** The default epoch: 2024-01-01T00:00:00Z. */
+export const DEFAULT_EPOCH = Date.UTC(2024, 0, 1);
+
+export interface SnowflakeOptions {
+  /** The worker ID (0 .. 2^workerBits - 1). Required for a standalone generator. */
+  workerId?: number;
+  /** A preset name or custom bit widths. Default `'twitter'`. */
+  layout?: LayoutName | Layout;
+  /** Time zero of the IDs: a Date, ms since 1970, or an ISO string. Default 2024-01-01Z. */
+  epoch?: Date | number | string;
+}
+
+/** A layout after validation, with its epoch. */
+export interface ResolvedLayout {
+  readonly timeBits: number;
+  readonly workerBits: number;
+  readonly sequenceBits: number;
+  readonly unitMs: number;
+  readonly epochMs: number;
+  /** The last moment (ms since 1970) the time bits can express. */
+  readonly endMs: number;
+}
+
+/** What an ID is made of. */
+export interface DecodedId {
+  /** Start of the ID's time unit, in ms since 1970. */
+  readonly timestamp: number;
+  /** The worker ID (the shard of the member that minted it). */
+  readonly workerId: number;
+  /** Position within the time unit. */
+  readonly sequence: number;
+}
+
+const YEAR_MS = 365.25 * 86_400_000;
+const warned = new Set<string>();
+
+function parseEpoch(value: unknown): number {
+  if (value === undefined) return DEFAULT_EPOCH;
+  let ms: number;
+  if (value instanceof Date) ms = value.getTime();
+  else if (typeof value === 'number') ms = value;
+  else if (typeof value === 'string') ms = Date.parse(value);
+  else throw new OptionTypeError('epoch', value, 'a Date, a number of ms since 1970, or an ISO date string');
+  if (!Number.isFinite(ms) || !Number.isInteger(ms)) throw new OptionRangeError('epoch', value, 'a valid date, in whole ms');
+  if (ms < 0 || ms > Date.now()) throw new OptionRangeError('epoch', value, 'a date between 1970 and now');
+  return ms;
+}
+
+/** Validates a layout (preset name or bit widths) and epoch. */
+export function resolveLayout(layout: unknown = 'twitter', epoch?: unknown): ResolvedLayout {
+  let l: Layout;
+  if (typeof layout === 'string') {
+    if (!Object.prototype.hasOwnProperty.call(LAYOUTS, layout)) {
+      throw new OptionRangeError('layout', layout, `one of ${Object.keys(LAYOUTS).join(', ')}, or { timeBits, workerBits, sequenceBits, unit }`);
+    }
+    l = LAYOUTS[layout as LayoutName];
+  } else if (typeof layout === 'object' && layout !== null && !Array.isArray(layout)) {
+    rejectUnknown(layout as Record<string, unknown>, ['timeBits', 'workerBits', 'sequenceBits', 'unit'], 'layout');
+    l = layout as Layout;
+  } else {
+    throw new OptionTypeError('layout', layout, 'a preset name or { timeBits, workerBits, sequenceBits, unit }');
+  }
+  const timeBits = parseInteger('layout.timeBits', l.timeBits, 1, 62);
+  const workerBits = parseInteger('layout.workerBits', l.workerBits, 1, 61);
+  const sequenceBits = parseInteger('layout.sequenceBits', l.sequenceBits, 1, 30);
+  if (timeBits + workerBits + sequenceBits > 63) {
+    throw new OptionRangeError('layout', layout, `bit widths summing to at most 63 (got ${timeBits + workerBits + sequenceBits})`);
+  }
+  const unitMs = parseDuration('layout.unit', l.unit ?? 1, 1, 86_400_000);
+  if (!Number.isInteger(unitMs)) throw new OptionRangeError('layout.unit', l.unit, 'a whole number of ms');
+  const epochMs = parseEpoch(epoch);
+  const endMs = epochMs + 2 ** timeBits * unitMs - 1;
+  const now = Date.now();
+  if (endMs < now + 2 * YEAR_MS) {
+    throw new OptionRangeError(
+      'layout.timeBits',
+      timeBits,
+      `enough time bits to last at least 2 years from now (with this epoch and unit they end ${new Date(Math.min(endMs, 8.64e15)).toISOString()})`,
+    );
+  }
+  if (endMs < now + 10 * YEAR_MS) {
+    const key = `${timeBits}/${unitMs}/${epochMs}`;
+    if (!warned.has(key)) {
+      warned.add(key);
+      process.emitWarning(`muster: this layout's time bits run out on ${new Date(endMs).toISOString()}`, 'MusterLayoutWarning');
+    }
+  }
+  return { timeBits, workerBits, sequenceBits, unitMs, epochMs, endMs };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const INTERNAL = Symbol('muster.internal');
+
+/**
+ * A Snowflake ID generator. IDs are 64-bit (at most 63 bits used), laid out as
+ *
+ * ```text
+ *  63        timeBits              workerBits        sequenceBits      0
+ * ┌─┬───────────────────────────┬────────────────┬──────────────────┐
+ * │0│ units since the epoch     │ worker (shard) │ sequence in unit │
+ * └─┴───────────────────────────┴────────────────┴──────────────────┘
+ * ```
+ *
+ * IDs from one generator strictly increase. Time comes from a monotonic clock, so a
+ * wall clock stepped back never lowers it. When a unit's sequence is used up the
+ * generator waits for the next unit; it never wraps. A generator made by
+ * `member.snowflake()` mints only while its member's shard lease is surely valid,
+ * and only above the shard's floor, so no two holders of a shard ever mint one ID.
+ *
+ * @example
+ * ```ts
+ * const ids = new Snowflake({ workerId: 7, layout: 'twitter' });
+ * const id = ids.next();          // 1234567890123456789n
+ * ids.decode(id).workerId;        // 7
+ * ```
+ */
+export class Snowflake {
+  /** The validated layout and epoch. */
+  readonly layout: ResolvedLayout;
+
+  private readonly unitMs: number;
+  private readonly maxSeq: number;
+  private readonly maxT: number;
+  private readonly tShift: bigint;
+  private readonly clock: Clock;
+  private offset: number; // clock anchor - epoch, in ms
+  private last = -1; // current time unit
+  private seq = 0;
+  private hi = 0n; // (last << tShift) | worker part
+  private worker = -1;
+  private wBig = 0n;
+  private deadline: number; // mono ms until which minting is allowed
+  private ahead = 0; // ms the lease lets the generator run ahead of its clock
+  private refuse: () => Error = () => new LeaseExpiredError();
+  private waitLease: ((signal?: AbortSignal) => Promise<void>) | null = null;
+
+  constructor(options: SnowflakeOptions);
+  /** @internal */
+  constructor(options: SnowflakeOptions, internal: typeof INTERNAL, clock: Clock);
+  constructor(options: SnowflakeOptions, internal?: typeof INTERNAL, clock?: Clock) {
+    if (typeof options !== 'object' || options === null) throw new OptionTypeError('options', options, 'an object');
+    rejectUnknown(options as Record<string, unknown>, internal ? ['layout', 'epoch'] : ['workerId', 'layout', 'epoch'], '');
+    this.layout = resolveLayout(options.layout, options.epoch);
+    this.unitMs = this.layout.unitMs;
+    this.maxSeq = 2 ** this.layout.sequenceBits - 1;
+    this.maxT = 2 ** this.layout.timeBits - 1;
+    this.tShift = BigInt(this.layout.workerBits + this.layout.sequenceBits);
+    this.clock = clock ?? new Clock();
+    this.offset = this.clock.anchor - this.layout.epochMs;
+    if (internal === INTERNAL) {
+      this.deadline = -Infinity;
+    } else {
+      this.setWorker(parseInteger('workerId', options.workerId, 0, 2 ** this.layout.workerBits - 1));
+      this.deadline = Infinity;
+    }
+  }
+
+  private setWorker(worker: number): void {
+    this.worker = worker;
+    this.wBig = BigInt(worker) << BigInt(this.layout.sequenceBits);
+    // A new worker starts in a new unit, so IDs keep increasing across a shard change.
+    this.seq = this.maxSeq;
+  }
+
+  /** The worker ID now in use, or undefined while a bound generator holds no lease. */
+  get workerId(): number | undefined {
+    return this.worker < 0 || this.deadline === -Infinity ? undefined : this.worker;
+  }
+
+  /**
+   * The next ID. Waits (spinning) at most about one time unit when the unit's sequence
+   * is used up. Throws {@link LeaseExpiredError} when a bound generator holds no valid
+   * lease, and {@link GeneratorStalledError} when it would have to wait longer.
+   */
+  next(): bigint {
+    const m = performance.now();
+    if (m < this.deadline) {
+      const c = Math.floor((m + this.offset) / this.unitMs);
+      if (c > this.last) {
+        if (c <= this.maxT) {
+          this.last = c;
+          this.seq = 0;
+          return (this.hi = (BigInt(c) << this.tShift) | this.wBig);
+        }
+      } else if (this.seq < this.maxSeq) {
+        return this.hi | BigInt(++this.seq);
+      }
+    }
+    return this.slow(m);
+  }
+
+  private slow(m: number): bigint {
+    for (;;) {
+      if (m >= this.deadline) throw this.refuse();
+      const c = Math.floor((m + this.offset) / this.unitMs);
+      if (c > this.last && c <= this.maxT) {
+        this.last = c;
+        this.seq = 0;
+        return (this.hi = (BigInt(c) << this.tShift) | this.wBig);
+      }
+      if (this.seq < this.maxSeq && this.last >= 0) return this.hi | BigInt(++this.seq);
+      if (this.last >= this.maxT) {
+        throw new MusterError('TIME_EXHAUSTED', `muster: the layout's ${this.layout.timeBits} time bits are used up`);
+      }
+      // The unit is used up. A lease may let the generator borrow the next unit before
+      // its clock reaches it (it holds a shard whose floor lies ahead of the clock),
+      // never faster than real time passes.
+      const allowed = m + this.offset + this.ahead;
+      const next = this.last + 1;
+      if (next * this.unitMs <= allowed) {
+        this.last = next;
+        this.seq = 0;
+        return (this.hi = (BigInt(next) << this.tShift) | this.wBig);
+      }
+      const waitMs = next * this.unitMs - allowed;
+      if (waitMs > this.unitMs + 1) throw new GeneratorStalledError(waitMs, 'the clock is behind the last ID minted');
+      m = performance.now();
+    }
+  }
+
+  /** The next ID as a decimal string, for JSON. */
+  nextString(): string {
+    return String(this.next());
+  }
+
+  /**
+   * `count` IDs in one array, cheaper per ID than `next()`. Waits like `next()` when
+   * a unit's sequence runs out; never waits while the sequence has room.
+   */
+  nextBatch(count: number): BigUint64Array {
+    parseInteger('count', count, 1, 1 << 24);
+    const out = new BigUint64Array(count);
+    const fast = LITTLE_ENDIAN && Number(this.tShift) <= 32;
+    const u32 = fast ? new Uint32Array(out.buffer, out.byteOffset, count * 2) : null;
+    const lowSpan = 2 ** (32 - Number(this.tShift));
+    const tMul = 2 ** Number(this.tShift);
+    const wPart = this.worker * 2 ** this.layout.sequenceBits;
+    let i = 0;
+    while (i < count) {
+      out[i] = this.next();
+      const k = Math.min(count - i - 1, this.maxSeq - this.seq);
+      if (k > 0) {
+        const s0 = this.seq + 1;
+        if (u32) {
+          const hiWord = Math.floor(this.last / lowSpan);
+          const lo = (this.last % lowSpan) * tMul + wPart + s0;
+          for (let j = 0, p = 2 * (i + 1); j < k; j++, p += 2) {
+            u32[p] = lo + j;
+            u32[p + 1] = hiWord;
+          }
+        } else {
+          const hi = this.hi;
+          for (let j = 0; j < k; j++) out[i + 1 + j] = hi | BigInt(s0 + j);
+        }
+        this.seq += k;
+      }
+      i += 1 + k;
+    }
+    return out;
+  }
+
+  /**
+   * The next ID, waiting as long as needed: for the clock, or (for a bound generator)
+   * for a valid lease. Rejects if `signal` aborts.
+   */
+  async nextAsync(signal?: AbortSignal): Promise<bigint> {
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        return this.next();
+      } catch (err) {
+        if (err instanceof GeneratorStalledError) await sleep(Math.min(err.waitMs, 1000), signal);
+        else if (this.waitLease && err instanceof MusterError && (err.code === 'LEASE_EXPIRED' || err.code === 'CLOCK_SKEW')) {
+          await this.waitLease(signal);
+        } else throw err;
+      }
+    }
+  }
+
+  /** Splits an ID into its parts. Accepts a bigint, a decimal string or a safe integer. */
+  decode(id: bigint | string | number): DecodedId {
+    return decodeId(id, this.layout);
+  }
+
+  /** Start of the newest unit used, in ms since 1970, or -Infinity before the first ID. */
+  lastMs(): number {
+    return this.last < 0 ? -Infinity : this.layout.epochMs + this.last * this.unitMs;
+  }
+
+  /** @internal Binds the generator to a new lease: its shard, and the floor to start above. */
+  bindLease(shard: number, floorMs: number, refuse: () => Error): void {
+    if (shard > 2 ** this.layout.workerBits - 1) {
+      throw new OptionRangeError('layout.workerBits', this.layout.workerBits, `enough bits for shard ${shard}`);
+    }
+    this.setWorker(shard);
+    const first = Math.floor((floorMs - this.layout.epochMs) / this.unitMs) + 1;
+    if (this.last < first - 1) this.last = first - 1;
+    this.refuse = refuse;
+  }
+
+  /**
+   * @internal A renewal counted: mint until mono `deadline`, up to `ahead` ms ahead of
+   * the clock; or refuse (deadline -Infinity) with `refuse()`.
+   */
+  renewLease(deadline: number, ahead: number, refuse: () => Error): void {
+    this.offset = this.clock.anchor - this.layout.epochMs;
+    this.ahead = Math.max(0, ahead);
+    this.deadline = deadline;
+    this.refuse = refuse;
+  }
+
+  /** @internal How a bound generator waits for its lease (nextAsync). */
+  setLeaseWaiter(wait: (signal?: AbortSignal) => Promise<void>): void {
+    this.waitLease = wait;
+  }
+}
+
+/** @internal Creates a generator bound to a lease (used by a member). */
+export function boundSnowflake(options: SnowflakeOptions, clock: Clock): Snowflake {
+  return new Snowflake(options, INTERNAL, clock);
+}
+
+/** Splits an ID minted with `layout` into its parts. */
+export function decodeId(id: bigint | string | number, layout: ResolvedLayout): DecodedId {
+  let v: bigint;
+  try {
+    if (typeof id === 'number' && !Number.isSafeInteger(id)) throw new Error();
+    if (typeof id === 'string' && !/^\d+$/.test(id)) throw new Error();
+    v = BigInt(id);
+  } catch {
+    throw new OptionTypeError('id', id, 'a bigint, a decimal string or a safe integer');
+  }
+  const total = layout.timeBits + layout.workerBits + layout.sequenceBits;
+  if (v < 0n || v >= 1n << BigInt(total)) throw new OptionRangeError('id', id, `an ID of at most ${total} bits`);
+  const seqBits = BigInt(layout.sequenceBits);
+  return {
+    timestamp: layout.epochMs + Number(v >> (seqBits + BigInt(layout.workerBits))) * layout.unitMs,
+    workerId: Number((v >> seqBits) & ((1n << BigInt(layout.workerBits)) - 1n)),
+    sequence: Number(v & ((1n << seqBits) - 1n)),
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(done, Math.max(1, ms));
+    function done() {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }
+    function abort() {
+      clearTimeout(t);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+}

@@ -1,0 +1,168 @@
+// Starts real redis-server processes on free loopback ports, in temporary folders, with
+// nothing kept on disk; stops them when asked and, whatever happens, when the process exits.
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+const children = new Set<ChildProcess>();
+const folders = new Set<string>();
+
+process.on('exit', () => {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const d of folders) rmSync(d, { recursive: true, force: true });
+});
+
+/** Tracks a child process so it is killed when the test process exits. */
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+let checked = false;
+function requireRedisServer(): void {
+  if (checked) return;
+  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (r.error) {
+    throw new Error(
+      'redis-server was not found on PATH. The tests start their own Redis servers from the system binaries; ' +
+        'install them with `apt-get install -y redis-server` (Debian/Ubuntu) and run the tests again.',
+    );
+  }
+  checked = true;
+}
+
+/** A free TCP port on 127.0.0.1 (bind port 0, read it back, release it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** True when something on `port` answers PING with PONG. */
+export function ping(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect(port, '127.0.0.1');
+    let buf = '';
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('error', () => done(false));
+    s.once('connect', () => s.write('PING\r\n'));
+    s.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  readonly dir: string;
+  /** The running process (replaced by `start()`). */
+  readonly proc: ChildProcess | undefined;
+  /** A plain client for inspecting the server from a test; closed by `stop()`. */
+  client(): Redis;
+  /** Stops the server (SIGKILL by default, so nothing is saved). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port; with the flags used, it comes back empty. */
+  start(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra redis-server arguments, e.g. ['--replicaof', '127.0.0.1', '6380']. */
+  args?: string[];
+  /** A fixed port (default: a free one). */
+  port?: number;
+  /** A config file to start with (for Sentinel). */
+  configFile?: string;
+  /** Do not wait for PONG (e.g. for TLS-only servers). */
+  noPing?: boolean;
+}
+
+/** Starts a redis-server on a free loopback port in a fresh temporary folder. */
+export async function startRedis(options: StartOptions = {}): Promise<RedisServer> {
+  requireRedisServer();
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'muster-redis-'));
+  folders.add(dir);
+  let proc: ChildProcess | undefined;
+  const clients: Redis[] = [];
+
+  const start = async () => {
+    const args = [
+      ...(options.configFile ? [options.configFile] : []),
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--save', '',
+      '--appendonly', 'no',
+      '--dir', dir,
+      '--logfile', join(dir, 'redis.log'),
+      ...(options.args ?? []),
+    ];
+    proc = track(spawn('redis-server', args, { stdio: 'ignore' }));
+    const p = proc;
+    let exited = false;
+    p.once('exit', () => (exited = true));
+    for (let i = 0; i < 200; i++) {
+      if (exited) throw new Error(`redis-server on port ${port} exited at start; see ${join(dir, 'redis.log')}`);
+      if (options.noPing ? i > 5 : await ping(port)) return;
+      await sleep(25);
+    }
+    throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
+  };
+
+  const stop = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+  };
+
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    get proc() {
+      return proc;
+    },
+    client() {
+      const c = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1 });
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c;
+    },
+    async stop(signal) {
+      for (const c of clients.splice(0)) c.disconnect();
+      await stop(signal);
+    },
+    start,
+  };
+}
