@@ -163,19 +163,19 @@ function parseName(option: string, value: unknown, maxChars: number, noBraces: b
   return value;
 }
 
-function checkJson(option: string, value: unknown, depth: number): void {
-  if (depth > 32) throw new OptionRangeError(option, value, 'JSON nested at most 32 levels deep');
+function checkJson(option: string, value: unknown, stack: object[], root: string, rootValue: unknown): void {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new OptionTypeError(option, value, 'JSON (finite numbers only)');
     return;
   }
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => checkJson(`${option}[${i}]`, v, depth + 1));
-    return;
-  }
-  if (isPlainObject(value)) {
-    for (const [k, v] of Object.entries(value)) checkJson(`${option}.${k}`, v, depth + 1);
+  if (Array.isArray(value) || isPlainObject(value)) {
+    if (stack.includes(value)) throw new OptionTypeError(root, rootValue, 'JSON without cycles');
+    if (stack.length >= 32) throw new OptionRangeError(root, rootValue, 'JSON nested at most 32 levels deep');
+    stack.push(value);
+    if (Array.isArray(value)) value.forEach((v, i) => checkJson(`${option}[${i}]`, v, stack, root, rootValue));
+    else for (const [k, v] of Object.entries(value)) checkJson(`${option}.${k}`, v, stack, root, rootValue);
+    stack.pop();
     return;
   }
   throw new OptionTypeError(option, value, 'JSON (null, boolean, number, string, array or plain object)');
@@ -245,7 +245,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const nodeId = parseName('nodeId', o.nodeId ?? `${hostname()}:${process.pid}`, LIMITS.nodeIdBytes, false);
 
   const meta = o.meta === undefined ? {} : o.meta;
-  checkJson('meta', meta, 0);
+  checkJson('meta', meta, [], 'meta', meta);
   const metaJson = JSON.stringify(meta);
   if (Buffer.byteLength(metaJson) > LIMITS.metaBytes) {
     throw new OptionRangeError('meta', meta, `JSON of at most ${LIMITS.metaBytes} bytes`);
