@@ -23,7 +23,8 @@
 --    nReports, reportId, json, ..., nView, json, ...}
 -- {-1, msUntilExpiry, expiry}   the nodeId is held by an unexpired life; nothing of it is
 --                               changed (a restart marker for this life is left, see common.lua)
--- {-2, msUntilAShardIsFree}     (-1 when none is quarantined) every shard taken; nothing written
+-- {-2, msUntilAShardIsFree}     (-1 when none is quarantined) every shard taken; only expired
+--                               members were reaped (their reports left to the next beat)
 -- {-3, lo, hi}                  the group uses another shard range; nothing written
 -- @include common.lua
 
@@ -86,6 +87,9 @@ if lo >= 0 then
     if f[1] then shard, from_free = tonumber(f[1]), true end
   end
   if shard < 0 then
+    -- Reap anyway, so that dead holders free their shards for the wait that follows.
+    -- The joiner is not a member: their reports go to whichever member beats next.
+    reap(now, '', quarantine, channel, cap, limit)
     local nxt = redis.call('ZRANGE', K_FREE, 0, 0, 'WITHSCORES')
     if nxt[2] then return {-2, tonumber(nxt[2]) - now} end
     return {-2, -1}

@@ -21,6 +21,8 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** Fixture file name in test/fixtures (compiled), default 'member.js'. */
   fixture?: string;
+  /** Extra node flags, e.g. ['--import', path]. */
+  nodeArgs?: string[];
 }
 
 export class Proc {
@@ -32,7 +34,7 @@ export class Proc {
 
   constructor(config: unknown, options: SpawnOptions = {}) {
     this.child = track(
-      spawn(process.execPath, [join(FIXTURES, options.fixture ?? 'member.js'), JSON.stringify(config)], {
+      spawn(process.execPath, [...(options.nodeArgs ?? []), join(FIXTURES, options.fixture ?? 'member.js'), JSON.stringify(config)], {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: { ...process.env, ...options.env },
       }),
