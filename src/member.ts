@@ -292,7 +292,7 @@ export class Member extends EventEmitter<MemberEvents> {
     const lease = this.lease;
     if (lease) {
       gen.bindLease(lease.shard, lease.floor, this.refusal());
-      if (lease.isValid()) gen.renewLease(lease.deadline, this.ahead, this.refusal());
+      if (lease.isValid()) gen.renewLease(this.skewed ? -Infinity : lease.deadline, this.ahead, this.refusal());
     }
     return gen;
   }

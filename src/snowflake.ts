@@ -29,7 +29,11 @@ export const LAYOUTS = {
   twitter: { timeBits: 41, workerBits: 10, sequenceBits: 12, unit: 1 },
   /** Sonyflake's widths: 39 bits of 10 ms (174 years), 16 of worker, 8 of sequence: 25,600 IDs/s. */
   sonyflake: { timeBits: 39, workerBits: 16, sequenceBits: 8, unit: 10 },
-  /** Instagram's widths: 41 bits of ms, 13 of shard, 10 of sequence: 1,024,000 IDs/s. */
+  /**
+   * Instagram's widths: 41 bits of ms, 13 of shard, 10 of sequence: 1,024,000 IDs/s.
+   * They add up to 64, so muster uses 40 of the time bits: IDs stay positive in a
+   * signed 64-bit column for 2^40 ms (34.8 years) after the epoch.
+   */
   instagram: { timeBits: 41, workerBits: 13, sequenceBits: 10, unit: 1 },
 } as const satisfies Record<string, Layout>;
 
@@ -54,7 +58,7 @@ export interface ResolvedLayout {
   readonly sequenceBits: number;
   readonly unitMs: number;
   readonly epochMs: number;
-  /** The last moment (ms since 1970) the time bits can express. */
+  /** The last moment (ms since 1970) the time bits can express with the ID below 2^63. */
   readonly endMs: number;
 }
 
@@ -86,11 +90,13 @@ function parseEpoch(value: unknown): number {
 /** Validates a layout (preset name or bit widths) and epoch. */
 export function resolveLayout(layout: unknown = 'twitter', epoch?: unknown): ResolvedLayout {
   let l: Layout;
+  let preset = false;
   if (typeof layout === 'string') {
     if (!Object.prototype.hasOwnProperty.call(LAYOUTS, layout)) {
       throw new OptionRangeError('layout', layout, `one of ${Object.keys(LAYOUTS).join(', ')}, or { timeBits, workerBits, sequenceBits, unit }`);
     }
     l = LAYOUTS[layout as LayoutName];
+    preset = true;
   } else if (typeof layout === 'object' && layout !== null && !Array.isArray(layout)) {
     rejectUnknown(layout as Record<string, unknown>, ['timeBits', 'workerBits', 'sequenceBits', 'unit'], 'layout');
     l = layout as Layout;
@@ -100,13 +106,14 @@ export function resolveLayout(layout: unknown = 'twitter', epoch?: unknown): Res
   const timeBits = parseInteger('layout.timeBits', l.timeBits, 1, 62);
   const workerBits = parseInteger('layout.workerBits', l.workerBits, 1, 61);
   const sequenceBits = parseInteger('layout.sequenceBits', l.sequenceBits, 1, 30);
-  if (timeBits + workerBits + sequenceBits > 63) {
+  if (!preset && timeBits + workerBits + sequenceBits > 63) {
     throw new OptionRangeError('layout', layout, `bit widths summing to at most 63 (got ${timeBits + workerBits + sequenceBits})`);
   }
   const unitMs = parseDuration('layout.unit', l.unit ?? 1, 1, 86_400_000);
   if (!Number.isInteger(unitMs)) throw new OptionRangeError('layout.unit', l.unit, 'a whole number of ms');
   const epochMs = parseEpoch(epoch);
-  const endMs = epochMs + 2 ** timeBits * unitMs - 1;
+  const usableBits = Math.min(timeBits, 63 - workerBits - sequenceBits);
+  const endMs = epochMs + 2 ** usableBits * unitMs - 1;
   const now = Date.now();
   if (endMs < now + 2 * YEAR_MS) {
     throw new OptionRangeError(
@@ -180,7 +187,7 @@ export class Snowflake {
     this.layout = resolveLayout(options.layout, options.epoch);
     this.unitMs = this.layout.unitMs;
     this.maxSeq = 2 ** this.layout.sequenceBits - 1;
-    this.maxT = 2 ** this.layout.timeBits - 1;
+    this.maxT = Math.floor((this.layout.endMs - this.layout.epochMs) / this.unitMs);
     this.tShift = BigInt(this.layout.workerBits + this.layout.sequenceBits);
     this.clock = clock ?? new Clock();
     this.offset = this.clock.anchor - this.layout.epochMs;
@@ -319,6 +326,14 @@ export class Snowflake {
     return decodeId(id, this.layout);
   }
 
+  /**
+   * The ID made of `parts` in this generator's layout (the lowest ID of a moment when
+   * `workerId` and `sequence` are 0: handy for range queries by time).
+   */
+  encode(parts: { timestamp: number | Date; workerId?: number; sequence?: number }): bigint {
+    return encodeId(parts, this.layout);
+  }
+
   /** Start of the newest unit used, in ms since 1970, or -Infinity before the first ID. */
   lastMs(): number {
     return this.last < 0 ? -Infinity : this.layout.epochMs + this.last * this.unitMs;
@@ -355,6 +370,20 @@ export class Snowflake {
 /** @internal Creates a generator bound to a lease (used by a member). */
 export function boundSnowflake(options: SnowflakeOptions, clock: Clock): Snowflake {
   return new Snowflake(options, INTERNAL, clock);
+}
+
+/** Builds the ID of `parts` in `layout`. Throws an option error for parts out of range. */
+export function encodeId(parts: { timestamp: number | Date; workerId?: number; sequence?: number }, layout: ResolvedLayout): bigint {
+  const ms = parts.timestamp instanceof Date ? parts.timestamp.getTime() : parts.timestamp;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new OptionTypeError('timestamp', parts.timestamp, 'a Date or ms since 1970');
+  if (ms < layout.epochMs || ms > layout.endMs) {
+    throw new OptionRangeError('timestamp', parts.timestamp, `a time between the epoch and ${new Date(Math.min(layout.endMs, 8.64e15)).toISOString()}`);
+  }
+  const t = Math.floor((ms - layout.epochMs) / layout.unitMs);
+  const w = parseInteger('workerId', parts.workerId ?? 0, 0, 2 ** layout.workerBits - 1);
+  const q = parseInteger('sequence', parts.sequence ?? 0, 0, 2 ** layout.sequenceBits - 1);
+  const seqBits = BigInt(layout.sequenceBits);
+  return (BigInt(t) << (seqBits + BigInt(layout.workerBits))) | (BigInt(w) << seqBits) | BigInt(q);
 }
 
 /** Splits an ID minted with `layout` into its parts. */
