@@ -17,10 +17,11 @@
 -- ARGV[11] Pub/Sub channel for change entries
 -- ARGV[12] log capacity
 -- ARGV[13] reap limit per call
+-- ARGV[14] '1' to include the live view in the reply (a rejoin compares it with the old one)
 --
 -- Reply, on success:
 --   {1, now, created, ver, hz, shard (-1 for none), floor, reservation, fence,
---    nReports, reportId, json, ..., nView, json, ...}
+--    nReports, reportId, json, ..., nView, json, ...}   (nView is 0 unless ARGV[14] is '1')
 -- {-1, msUntilExpiry, expiry}   the nodeId is held by an unexpired life; nothing of it is
 --                               changed (a restart marker for this life is left, see common.lua)
 -- {-2, msUntilAShardIsFree}     (-1 when none is quarantined) every shard taken; only expired
@@ -33,6 +34,7 @@ local ttl, lo, hi = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local hz, known_hz, quarantine = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local proposed, channel = tonumber(ARGV[10]), ARGV[11]
 local cap, limit = tonumber(ARGV[12]), tonumber(ARGV[13])
+local with_view = ARGV[14] == '1'
 
 local now = redis_now()
 local g = redis.call('HMGET', K_GROUP, 'created', 'hz', 'lo', 'hi', 'wf')
@@ -143,7 +145,8 @@ local nrep = owned_reports(life, now, reports)
 reply[#reply + 1] = nrep
 for i = 1, #reports do reply[#reply + 1] = reports[i] end
 local view = {}
-local nview = live_view(now, view)
+local nview = 0
+if with_view then nview = live_view(now, view) end
 reply[#reply + 1] = nview
 for i = 1, #view do reply[#reply + 1] = view[i] end
 return reply

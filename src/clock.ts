@@ -9,7 +9,10 @@ export class Clock {
   anchor: number;
 
   constructor() {
-    this.anchor = Date.now() - mono();
+    // The process's high-resolution start time keeps unit boundaries in step with
+    // Date.now()'s milliseconds (Date.now() - mono() may be off by up to 1 ms).
+    this.anchor = performance.timeOrigin;
+    this.follow();
   }
 
   /** Wall-clock estimate in ms since 1970 that never goes backwards. */

@@ -157,6 +157,9 @@ export class Member extends EventEmitter<MemberEvents> {
   private ver = 0;
   private horizon = 0;
   private view = new Map<string, NodeInfo>();
+  /** False until the view was loaded; until then a replaced view announces nothing. */
+  private viewKnown = false;
+  private viewLoading: Change[] | undefined;
   private current: Lease | undefined;
   private skewed = false;
   private ahead = 0;
@@ -218,6 +221,7 @@ export class Member extends EventEmitter<MemberEvents> {
       this.state = 'joined';
       this.scheduleBeat();
       this.listen();
+      void this.loadView();
       setImmediate(() => this.deliver(reports));
       return this;
     } catch (err) {
@@ -403,6 +407,7 @@ export class Member extends EventEmitter<MemberEvents> {
         proposed,
         cap: LOG_CAP,
         reapLimit: REAP_LIMIT,
+        withView: this.viewKnown,
       });
       let res;
       let counted: boolean;
@@ -448,8 +453,35 @@ export class Member extends EventEmitter<MemberEvents> {
     this.horizon = Math.max(this.horizon, res.horizon);
     this.acks.clear();
     this.emitted.clear();
-    if (rejoin) this.replaceView(res.view);
-    else this.view = new Map(res.view.map((n) => [n.id, n]));
+    if (rejoin && this.viewKnown) this.replaceView(res.view);
+  }
+
+  /**
+   * Loads the view in the background after the first join (keeping it out of the join
+   * round trip, which would grow with the group). Changes that arrive meanwhile are
+   * applied on top of what was loaded.
+   */
+  private async loadView(): Promise<void> {
+    const conn = this.conn;
+    if (!conn) return;
+    this.viewLoading = [];
+    try {
+      const reply = await withTimeout(run(conn.client, SCRIPTS.view, this.keys.list, ['', LOG_CAP]), this.options.timeout, 'view');
+      const v = parseView(reply);
+      if (this.viewKnown) return;
+      const map = new Map(v.view.map((n) => [n.id, n]));
+      for (const c of this.viewLoading) {
+        if (c.v <= v.ver) continue;
+        if (c.t === '+') map.set(c.n.id, c.n);
+        else map.delete(c.n.id);
+      }
+      this.view = map;
+      this.viewKnown = true;
+    } catch (err) {
+      this.fail(wrap(err, 'view'));
+    } finally {
+      this.viewLoading = undefined;
+    }
   }
 
   // ---- leases ---------------------------------------------------------------------
@@ -683,6 +715,7 @@ export class Member extends EventEmitter<MemberEvents> {
     for (const c of changes) {
       if (c.v <= this.ver) continue;
       this.ver = c.v;
+      this.viewLoading?.push(c);
       if (c.n.id === this.id) continue;
       if (c.t === '+') {
         this.view.set(c.n.id, c.n);
@@ -699,6 +732,10 @@ export class Member extends EventEmitter<MemberEvents> {
     const next = new Map(nodes.map((n) => [n.id, n]));
     const old = this.view;
     this.view = next;
+    if (!this.viewKnown) {
+      this.viewKnown = true;
+      return;
+    }
     for (const [id, n] of old) {
       const now = next.get(id);
       if (id !== this.id && (!now || now.joinedAt !== n.joinedAt)) this.safeEmit('-node', { ...n, reason: 'timeout' });

@@ -18,6 +18,9 @@ const OWN_DEFAULTS = {
   maxRetriesPerRequest: 1,
   retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1000),
   lazyConnect: false,
+  // The ready check costs an INFO round trip on every connect; a script that meets a
+  // Redis still loading its data fails and is retried at the next heartbeat instead.
+  enableReadyCheck: false,
 };
 
 export function connect(input: RedisInput): Connection {

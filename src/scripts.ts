@@ -102,6 +102,7 @@ export interface JoinArgs {
   proposed: number;
   cap: number;
   reapLimit: number;
+  withView: boolean;
 }
 
 export type JoinResult =
@@ -123,7 +124,7 @@ export type JoinResult =
   | { ok: false; code: 'range'; lo: number; hi: number };
 
 export function joinArgs(keys: GroupKeys, a: JoinArgs): (string | number)[] {
-  return [a.nodeId, a.life, a.metaJson, a.ttl, a.lo, a.hi, a.horizon, a.knownHorizon, a.quarantine, Math.floor(a.proposed), keys.channel, a.cap, a.reapLimit];
+  return [a.nodeId, a.life, a.metaJson, a.ttl, a.lo, a.hi, a.horizon, a.knownHorizon, a.quarantine, Math.floor(a.proposed), keys.channel, a.cap, a.reapLimit, a.withView ? '1' : '0'];
 }
 
 export function parseJoin(reply: Reply): JoinResult {
