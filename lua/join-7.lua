@@ -57,6 +57,34 @@ else
   end
 end
 
+local function success(shard, floor, reservation, fence)
+  local reply = {1, now, created, tonumber(redis.call('HGET', K_GROUP, 'ver')), group_hz, shard, floor, reservation, fence}
+  local reports = {}
+  local nrep = owned_reports(life, now, reports)
+  reply[#reply + 1] = nrep
+  for i = 1, #reports do reply[#reply + 1] = reports[i] end
+  local view = {}
+  local nview = 0
+  if with_view then nview = live_view(now, view) end
+  reply[#reply + 1] = nview
+  for i = 1, #view do reply[#reply + 1] = view[i] end
+  return reply
+end
+
+-- An earlier attempt of this very join landed but its reply was lost (a timeout, a
+-- reconnect that replayed it): adopt that record instead of reporting a duplicate.
+local existing = redis.call('HGET', K_NODES, id)
+if existing and string.sub(existing, 1, #life + 1) == life .. '\n' then
+  local _, shard = unpack_record(existing)
+  redis.call('ZADD', K_MEMBERS, num(now + ttl), id)
+  if shard < 0 then return success(-1, 0, 0, 0) end
+  local s = redis.call('HMGET', K_SHARDS, 'hw:' .. shard, 'fl:' .. shard, 'at:' .. shard, 'fe:' .. shard)
+  local hw, fl, at = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
+  local reservation = math.min(math.max(proposed, fl + 1 + ttl), math.max(now, fl + (now - at)) + hz)
+  if reservation > hw then redis.call('HSET', K_SHARDS, 'hw:' .. shard, num(reservation)) end
+  return success(shard, fl, reservation, tonumber(s[4]))
+end
+
 local score = redis.call('ZSCORE', K_MEMBERS, id)
 if score and tonumber(score) > now then
   -- Not written to the live record: a marker that, should this record expire while the
@@ -137,16 +165,6 @@ json = json .. '}'
 redis.call('HDEL', K_DOWNS, '\1' .. id)
 redis.call('ZADD', K_MEMBERS, num(now + ttl), id)
 redis.call('HSET', K_NODES, id, life .. '\n' .. shard .. '\n' .. ttl .. '\n' .. json)
-local ver = log_event('+', nil, json, channel, cap)
+log_event('+', nil, json, channel, cap)
 
-local reply = {1, now, created, ver, group_hz, shard, floor, reservation, fence}
-local reports = {}
-local nrep = owned_reports(life, now, reports)
-reply[#reply + 1] = nrep
-for i = 1, #reports do reply[#reply + 1] = reports[i] end
-local view = {}
-local nview = 0
-if with_view then nview = live_view(now, view) end
-reply[#reply + 1] = nview
-for i = 1, #view do reply[#reply + 1] = view[i] end
-return reply
+return success(shard, floor, reservation, fence)

@@ -120,6 +120,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
 }
 
+function newLife(): string {
+  return randomBytes(12).toString('base64url');
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   p.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
@@ -384,12 +388,12 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   /** One life's join, with the waits the options allow. Returns the reports to deliver. */
-  private async attemptJoin(): Promise<Report[]> {
+  private async attemptJoin(life = newLife()): Promise<Report[]> {
     const o = this.options;
     const started = mono();
     let firstExpiry: number | undefined;
-    // One life token for every attempt: a restart marker left while waiting names it.
-    const life = randomBytes(12).toString('base64url');
+    // One life token for every attempt: a restart marker left while waiting names it,
+    // and an attempt whose reply was lost but which landed is recognised as this join.
     for (;;) {
       const send = mono();
       const genAtSend = Math.floor(this.clock.now());
@@ -412,11 +416,15 @@ export class Member extends EventEmitter<MemberEvents> {
       let res;
       let counted: boolean;
       try {
-        const r = await withTimeout(this.exec(SCRIPTS.join, args, true), o.timeout + (o.durability?.timeout ?? 0), 'join');
+        const r = await withTimeout(this.exec(SCRIPTS.join, args, true), o.timeout / 2 + (o.durability?.timeout ?? 0), 'join');
         res = parseJoin(r.reply);
         counted = r.counted;
       } catch (err) {
-        throw wrap(err, 'join');
+        // Redis unreachable or slow: try again with the same life until one timeout has passed.
+        const left = o.timeout - (mono() - started);
+        if (left <= 0 || this.state === 'left' || !(err instanceof RedisError || !(err instanceof MusterError))) throw wrap(err, 'join');
+        await sleep(Math.min(o.heartbeat, left));
+        continue;
       }
       if (res.ok) {
         this.install(res, life);
@@ -640,9 +648,10 @@ export class Member extends EventEmitter<MemberEvents> {
       return;
     }
     this.state = 'rejoining';
+    const life = newLife();
     while (this.state === 'rejoining') {
       try {
-        const reports = await this.attemptJoin();
+        const reports = await this.attemptJoin(life);
         if (this.state !== 'rejoining') return;
         this.state = 'joined';
         this.scheduleBeat();

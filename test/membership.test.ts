@@ -116,6 +116,20 @@ test('a restart with the same nodeId takes over a record that goes stale, and ge
   await second.leave();
 });
 
+test('a join whose reply is lost to a frozen Redis retries as the same life: no ghost member is left', async ({ redis, members, group }) => {
+  const watcher = await members.join({ nodeId: 'w', heartbeat: 50, timeout: 1000 });
+  redis.proc!.kill('SIGSTOP');
+  const joining = join({ redis: redis.url, group, nodeId: 'x', heartbeat: 100, timeout: 2000 });
+  await sleep(1300); // the first attempt times out at 1000 ms and is retried
+  redis.proc!.kill('SIGCONT');
+  const x = await joining;
+  await sleep(2500); // past x's timeout: a ghost life would have expired by now
+  assert.equal((await x.nodes()).map((n) => n.id).sort(), ['w', 'x']);
+  assert.not.ok(watcher.events.some((e) => e.e === 'node down' && e.id === 'x'), 'no ghost life of x was reaped');
+  assert.is(watcher.events.filter((e) => e.e === '+node' && e.id === 'x').length, 1);
+  await x.leave();
+});
+
 test('every member runs exactly one script call per heartbeat', async ({ redis, members }) => {
   await members.join({ nodeId: 'a', heartbeat: 100, timeout: 1000 });
   await members.join({ nodeId: 'b', heartbeat: 100, timeout: 1000 });
