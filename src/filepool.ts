@@ -3,7 +3,20 @@
 // file also records how far the holder may mint (a high-water mark, renewed ahead of
 // use), so the next holder of the number starts above it, whatever the clock did.
 
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Clock, mono } from './clock.js';
@@ -97,13 +110,9 @@ export async function localSnowflake(options: Omit<SnowflakeOptions, 'workerId'>
     // A file that is new has no record of earlier holders (or the folder was cleared
     // under a live one): start a little ahead, as a new Redis group does.
     let floor = Date.now() + WINDOW;
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (!create(path, { ...me, hw: floor + WINDOW })) {
       const held = read(path);
-      if (held && alive(held)) continue;
+      if (held ? alive(held) : !oldEnough(path)) continue;
       // Stale: take it over atomically (only one process wins the rename).
       const grave = `${path}.${process.pid}.stale`;
       try {
@@ -111,17 +120,37 @@ export async function localSnowflake(options: Omit<SnowflakeOptions, 'workerId'>
       } catch {
         continue;
       }
-      floor = read(grave)?.hw ?? Date.now() + WINDOW;
+      floor = Math.max(floor - WINDOW, read(grave)?.hw ?? floor);
       unlinkSync(grave);
-      try {
-        fd = openSync(path, 'wx');
-      } catch {
-        continue;
-      }
+      if (!create(path, { ...me, hw: floor + WINDOW })) continue;
     }
-    return hold(gen, n, fd, path, floor, me, clock);
+    return hold(gen, n, openSync(path, 'r+'), path, floor, me, clock);
   }
   throw new MusterError('SHARDS_EXHAUSTED', `muster: every worker ID of ${min}..${max} in ${dir} is held by a live process`);
+}
+
+/** Creates `path` with its whole content at once (link of a written file), or returns false if it exists. */
+function create(path: string, e: Entry): boolean {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(e).padEnd(96));
+  try {
+    linkSync(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
+/** An unreadable entry counts as stale only once nobody has written it for a while. */
+function oldEnough(path: string): boolean {
+  try {
+    return Date.now() - statSync(path).mtimeMs > 4 * WINDOW;
+  } catch {
+    return true;
+  }
 }
 
 function hold(gen: Snowflake, worker: number, fd: number, path: string, floor: number, me: { pid: number; start: string }, clock: Clock): LocalSnowflake {

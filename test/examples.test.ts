@@ -1,0 +1,78 @@
+// The examples run as a user would run them, against a Redis started for the test.
+
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type RedisServer, startRedis, track } from './helpers/redis.js';
+
+const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
+const test = suite<{ redis: RedisServer }>('examples');
+
+test.before(async (ctx) => {
+  ctx.redis = await startRedis();
+});
+test.after(async (ctx) => {
+  await ctx.redis.stop();
+});
+
+function run(file: string, env: NodeJS.ProcessEnv, args: string[] = [], timeoutMs = 30_000) {
+  const child = track(spawn(process.execPath, [join(EXAMPLES, file), ...args], { env: { ...process.env, FORCE_COLOR: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  child.stderr!.on('data', (d) => (out += String(d)));
+  const done = new Promise<{ code: number | null; out: string }>((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, out });
+    });
+  });
+  return { child, done, output: () => out };
+}
+
+test('demo: three members, one killed, node down exactly once, exit 0', async ({ redis }) => {
+  const { code, out } = await run('demo.js', { REDIS_URL: redis.url }).done;
+  assert.is(code, 0, out);
+  assert.match(out, /node down delivered 1 time\(s\)/);
+  assert.not.match(out, /at .*\.js:\d+/, 'no stack trace on the happy path');
+});
+
+test('cleanup: the dead instance’s sessions are adopted once', async ({ redis }) => {
+  const { code, out } = await run('cleanup.js', { REDIS_URL: redis.url }).done;
+  assert.is(code, 0, out);
+  assert.is(out.match(/adopted 2 of its sessions/g)?.length, 1, out);
+  assert.match(out, /c holds: nothing/);
+});
+
+test('cluster: every forked worker holds its own shard', async ({ redis }) => {
+  const { code, out } = await run('cluster.js', { REDIS_URL: redis.url }).done;
+  assert.is(code, 0, out);
+  const shards = [...out.matchAll(/shard (\d+)/g)].map((m) => m[1]);
+  assert.is(shards.length, 3, out);
+  assert.is(new Set(shards).size, 3, out);
+});
+
+test('local-ids: IDs without Redis', async () => {
+  const { code, out } = await run('local-ids.js', {}).done;
+  assert.is(code, 0, out);
+  assert.match(out, /a batch of 4096: 4096/, out);
+});
+
+test('order-ids: an HTTP service handing out IDs, leaving on SIGTERM', async ({ redis }) => {
+  const r = run('order-ids.js', { REDIS_URL: redis.url });
+  let url = '';
+  for (let i = 0; i < 100 && !url; i++) {
+    url = /(http:\/\/127\.0\.0\.1:\d+\/orders)/.exec(r.output())?.[1] ?? '';
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.ok(url, r.output());
+  const a = (await (await fetch(url, { method: 'POST' })).json()) as { id: string };
+  const b = (await (await fetch(url, { method: 'POST' })).json()) as { id: string };
+  assert.ok(BigInt(b.id) > BigInt(a.id));
+  r.child.kill('SIGTERM');
+  assert.is((await r.done).code, 0);
+});
+
+test.run();
