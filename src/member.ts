@@ -592,7 +592,10 @@ export class Member extends EventEmitter<MemberEvents> {
     this.clock.follow();
     const send = mono();
     const genAtSend = Math.floor(this.clock.now());
-    const proposed = Math.floor(Math.max(genAtSend, this.gen?.lastMs() ?? -Infinity) + o.timeout);
+    // What the holder may mint up to: its clock, or further where a generator already
+    // minted (or the lease's floor puts it) ahead of the clock.
+    const minted = Math.max(this.gen?.lastMs() ?? -Infinity, (this.current?.floor ?? -Infinity) + 1);
+    const proposed = Math.floor(Math.max(genAtSend, minted) + o.timeout);
     const acks = [...this.acks];
     const life = this.life;
     let res;

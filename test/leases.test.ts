@@ -15,7 +15,7 @@ import {
 import { FAST, Members, until } from './helpers/members.js';
 import { findFaketime } from './chaos/engine.js';
 import { FIXTURES, type Proc, spawnMember } from './helpers/proc.js';
-import { type RedisServer, sleep, startRedis } from './helpers/redis.js';
+import { type RedisServer, replicaOnline, sleep, startRedis } from './helpers/redis.js';
 import { join as pathJoin } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -185,8 +185,7 @@ test('durability: a renewal counts only once a replica has it', async ({ group }
   const master = await startRedis();
   const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
   try {
-    const mc = master.client();
-    assert.ok(await waitOnline(mc), 'the replica is in sync');
+    await replicaOnline(master);
     const m = createMember({ redis: master.url, group, nodeId: 'd', ...FAST, clockSkew: SKEW, durability: { replicas: 1, timeout: 50 } });
     const errors: Error[] = [];
     const lost: string[] = [];
@@ -238,13 +237,5 @@ test('join() with a nodeId already live and shards: the live one keeps its shard
   assert.is(a.member.shard, shard);
   assert.ok(a.member.lease?.isValid());
 });
-
-async function waitOnline(c: ReturnType<RedisServer['client']>): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    if (/slave0:.*state=online/.test(await c.info('replication'))) return true;
-    await sleep(50);
-  }
-  return false;
-}
 
 test.run();

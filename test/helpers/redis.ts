@@ -2,7 +2,7 @@
 // nothing kept on disk; stops them when asked and, whatever happens, when the process exits.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,5 +164,136 @@ export async function startRedis(options: StartOptions = {}): Promise<RedisServe
       await stop(signal);
     },
     start,
+  };
+}
+
+export interface RedisCluster {
+  readonly nodes: RedisServer[];
+  stop(): Promise<void>;
+}
+
+/** Starts three masters (no replicas) and joins them into a Redis Cluster. */
+export async function startCluster(): Promise<RedisCluster> {
+  const nodes: RedisServer[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    nodes.push(
+      await startRedis({
+        port,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+      }),
+    );
+  }
+  const r = spawnSync(
+    'redis-cli',
+    ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  if (r.status !== 0) throw new Error(`redis-cli --cluster create failed: ${r.stdout}${r.stderr}`);
+  for (let i = 0; i < 200; i++) {
+    let ok = 0;
+    for (const n of nodes) {
+      const c = n.client();
+      if (/cluster_state:ok/.test(String(await c.cluster('INFO').catch(() => '')))) ok++;
+      c.disconnect();
+    }
+    if (ok === nodes.length) break;
+    await sleep(50);
+  }
+  return {
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+/** Waits until `master` reports a replica in state online (synced, acknowledging). */
+export async function replicaOnline(master: RedisServer, ms = 10_000): Promise<void> {
+  const c = master.client();
+  try {
+    for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) {
+      if (/slave0:.*state=online/.test(await c.info('replication'))) return;
+    }
+    throw new Error(`no replica of port ${master.port} came online`);
+  } finally {
+    c.disconnect();
+  }
+}
+
+export interface SentinelGroup {
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+  readonly sentinels: { port: number; proc: ChildProcess }[];
+  readonly name: string;
+  /** The address the sentinels give for the master now. */
+  masterPort(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** A master, one replica and three sentinels watching them (quorum 2). */
+export async function startSentinels(): Promise<SentinelGroup> {
+  const master = await startRedis();
+  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  await replicaOnline(master);
+  const name = 'mymaster';
+  const sentinels: { port: number; proc: ChildProcess }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'muster-sentinel-'));
+    folders.add(dir);
+    const file = join(dir, 'sentinel.conf');
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        '',
+      ].join('\n'),
+    );
+    const proc = track(spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore' }));
+    sentinels.push({ port, proc });
+  }
+  const ask = async (port: number, ...args: string[]) => {
+    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      return await c.call('SENTINEL', ...args);
+    } catch {
+      return undefined;
+    } finally {
+      c.disconnect();
+    }
+  };
+  // Settled: every sentinel knows the replica and the two other sentinels.
+  for (let i = 0; i < 300; i++) {
+    let ready = 0;
+    for (const s of sentinels) {
+      const reps = (await ask(s.port, 'REPLICAS', name)) as unknown[] | undefined;
+      const sens = (await ask(s.port, 'SENTINELS', name)) as unknown[] | undefined;
+      if (reps?.length === 1 && sens?.length === 2) ready++;
+    }
+    if (ready === 3) break;
+    await sleep(100);
+  }
+  return {
+    master,
+    replica,
+    sentinels,
+    name,
+    async masterPort() {
+      const addr = (await ask(sentinels[0]!.port, 'GET-MASTER-ADDR-BY-NAME', name)) as string[] | undefined;
+      return Number(addr?.[1]);
+    },
+    async stop() {
+      for (const s of sentinels) s.proc.kill('SIGKILL');
+      await replica.stop();
+      await master.stop();
+    },
   };
 }

@@ -1,0 +1,76 @@
+// The same scripts, unchanged, on a real three-master Redis Cluster: every key of a
+// group shares one hash tag, and groups spread over the masters.
+
+import { Cluster } from 'ioredis';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Member, join } from '../src/index.js';
+import { FAST, until } from './helpers/members.js';
+import { type RedisCluster, startCluster } from './helpers/redis.js';
+
+const test = suite<{ cluster: RedisCluster; clients: Cluster[]; members: Member[] }>('redis cluster');
+
+test.before(async (ctx) => {
+  ctx.cluster = await startCluster();
+  ctx.clients = [];
+  ctx.members = [];
+});
+test.after(async (ctx) => {
+  await Promise.all(ctx.members.map((m) => m.leave().catch(() => undefined)));
+  for (const c of ctx.clients) c.disconnect();
+  await ctx.cluster.stop();
+});
+
+function client(ctx: { cluster: RedisCluster; clients: Cluster[] }): Cluster {
+  const c = new Cluster(ctx.cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+  c.on('error', () => undefined);
+  ctx.clients.push(c);
+  return c;
+}
+
+test('members of several groups join, see each other, hold distinct shards and mint', async (ctx) => {
+  const groups = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot'];
+  const seen: Record<string, string[]> = {};
+  for (const group of groups) {
+    for (const id of ['a', 'b']) {
+      const m = await join({ redis: client(ctx), group, nodeId: id, ...FAST });
+      ctx.members.push(m);
+      m.on('+node', (n) => (seen[`${group}/${id}`] ??= []).push(n.id));
+    }
+  }
+  for (const group of groups) {
+    const mine = ctx.members.filter((m) => m.options.group === group);
+    assert.equal((await mine[0]!.nodes()).map((n) => n.id).sort(), ['a', 'b']);
+    assert.is.not(mine[0]!.shard, mine[1]!.shard);
+    const ids = mine.map((m) => m.snowflake().next());
+    assert.is.not(ids[0], ids[1]);
+  }
+  // Groups land on different masters (their hash tags hash to different slots).
+  const masters = new Set<number>();
+  const probe = client(ctx);
+  for (const group of groups) {
+    const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', `muster:{${group}}:members`));
+    const owner = ctx.cluster.nodes.findIndex((_, i) => slot >= (16384 / 3) * i && slot < (16384 / 3) * (i + 1));
+    masters.add(owner);
+  }
+  assert.ok(masters.size >= 2, 'spread over more than one master');
+});
+
+test('leave and a dead member are seen across the cluster', async (ctx) => {
+  const group = 'golf';
+  const a = await join({ redis: client(ctx), group, nodeId: 'a', ...FAST });
+  ctx.members.push(a);
+  const events: string[] = [];
+  a.on('-node', (n) => events.push(`-${n.id}:${n.reason}`));
+  a.on('node down', (n) => events.push(`down:${n.id}`));
+  const b = await join({ redis: client(ctx), group, nodeId: 'b', ...FAST });
+  await b.leave();
+  assert.ok(await until(() => events.includes('-b:left'), 1000), JSON.stringify(events));
+  const c = await join({ redis: client(ctx), group, nodeId: 'c', ...FAST });
+  // A crash: the member's process-side work stops, Redis is not told.
+  await (c as unknown as { teardown(): Promise<void> }).teardown();
+  assert.ok(await until(() => events.includes('down:c'), FAST.timeout + 500), JSON.stringify(events));
+  assert.ok(events.includes('-c:timeout'));
+});
+
+test.run();

@@ -1,0 +1,43 @@
+// The package as a user installs it: the exports map resolves for import and require,
+// both builds expose the same API with type declarations, and the installed code never
+// reads the Lua files from disk at run time.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const test = suite('package');
+const require = createRequire(import.meta.url);
+const API = ['join', 'createMember', 'Member', 'Lease', 'Snowflake', 'localSnowflake', 'decodeId', 'encodeId', 'MusterError', 'DuplicateNodeError', 'OptionTypeError'];
+
+test('import "muster" (ESM) and require("muster") (CommonJS) give the API', async () => {
+  const esm = (await import('muster')) as Record<string, unknown>;
+  const cjs = require('muster') as Record<string, unknown>;
+  for (const name of API) {
+    assert.type(esm[name], 'function', `ESM ${name}`);
+    assert.type(cjs[name], 'function', `CJS ${name}`);
+  }
+  const { Snowflake } = cjs as { Snowflake: new (o: { workerId: number }) => { next(): bigint } };
+  assert.is(typeof new Snowflake({ workerId: 1 }).next(), 'bigint');
+});
+
+test('type declarations ship with both builds', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    exports: { '.': { import: { types: string }; require: { types: string } } };
+  };
+  for (const p of [pkg.exports['.'].import.types, pkg.exports['.'].require.types]) {
+    assert.ok(existsSync(new URL(`../../${p}`, import.meta.url)), p);
+  }
+});
+
+test('the built code carries the Lua scripts and reads no file at run time', () => {
+  const gen = readFileSync(new URL('../../dist/esm/generated/lua.js', import.meta.url), 'utf8');
+  assert.match(gen, /redis\.call\('TIME'\)/);
+  for (const f of ['index.js', 'member.js', 'scripts.js', 'redis.js']) {
+    const src = readFileSync(new URL(`../../dist/esm/${f}`, import.meta.url), 'utf8');
+    assert.not.match(src, /readFileSync|readFile\(/, f);
+  }
+});
+
+test.run();
