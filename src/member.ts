@@ -785,6 +785,8 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   private async teardown(): Promise<void> {
+    // Whatever is still pending (a subscription, a rejoin) sees this and stops.
+    this.state = 'left';
     this.stopBeat();
     clearTimeout(this.overdueTimer);
     const unsub = this.unsubscribe;
