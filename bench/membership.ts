@@ -46,6 +46,16 @@ async function stats(c: Redis) {
   };
 }
 
+/** Lets the members settle, then measures SECONDS of steady state. */
+async function steady(admin: Redis) {
+  await sleep(HEARTBEAT * 1.5);
+  const s0 = await stats(admin);
+  const t0 = performance.now();
+  await sleep(SECONDS * 1000);
+  const s1 = await stats(admin);
+  return { s0, s1, secs: (performance.now() - t0) / 1000 };
+}
+
 interface Row {
   impl: string;
   n: number;
@@ -97,12 +107,7 @@ async function benchMuster(url: string, admin: Redis, n: number): Promise<Row> {
     if (i < 49) await m.leave();
     else last = m;
   }
-  await sleep(HEARTBEAT * 1.5);
-  const s0 = await stats(admin);
-  const t0 = performance.now();
-  await sleep(SECONDS * 1000);
-  const s1 = await stats(admin);
-  const secs = (performance.now() - t0) / 1000;
+  const { s0, s1, secs } = await steady(admin);
   const row: Row = {
     impl: 'muster',
     n,
@@ -140,12 +145,7 @@ async function benchNaive(url: string, admin: Redis, n: number): Promise<Row> {
       }, HEARTBEAT),
     );
   }
-  await sleep(HEARTBEAT * 1.5);
-  const s0 = await stats(admin);
-  const t0 = performance.now();
-  await sleep(SECONDS * 1000);
-  const s1 = await stats(admin);
-  const secs = (performance.now() - t0) / 1000;
+  const { s0, s1, secs } = await steady(admin);
   for (const t of timers) clearInterval(t);
   const row: Row = {
     impl: 'naive TTL keys + SCAN',

@@ -549,7 +549,12 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** No renewal counted before the deadline: the lease is not surely valid any more. */
   private overdue(lease: Lease): void {
-    if (lease !== this.current || lease.signal.aborted || lease.isValid()) return;
+    if (lease !== this.current || lease.signal.aborted) return;
+    if (lease.isValid()) {
+      // Timers run on the event loop's cached clock and may fire a little early.
+      this.overdueTimer = setTimeout(() => this.overdue(lease), Math.max(1, lease.deadline - mono() + 1));
+      return;
+    }
     lease.controller.abort(new LeaseExpiredError());
     this.gen?.renewLease(-Infinity, 0, this.refusal());
     this.safeEmit('shard lost', lease.shard, 'renewal-overdue');

@@ -5,17 +5,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type RedisServer, startRedis, track } from './helpers/redis.js';
+import { type RedisServer, track, useRedis } from './helpers/redis.js';
 
 const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 const test = suite<{ redis: RedisServer }>('examples');
 
-test.before(async (ctx) => {
-  ctx.redis = await startRedis();
-});
-test.after(async (ctx) => {
-  await ctx.redis.stop();
-});
+useRedis(test);
 
 function run(file: string, env: NodeJS.ProcessEnv, args: string[] = [], timeoutMs = 30_000) {
   const child = track(spawn(process.execPath, [join(EXAMPLES, file), ...args], { env: { ...process.env, FORCE_COLOR: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Ev, type Proc, killAll, spawnMember } from './helpers/proc.js';
-import { type RedisServer, sleep, startRedis } from './helpers/redis.js';
+import { type RedisServer, sleep, useRedis } from './helpers/redis.js';
 
 const T = { heartbeat: 100, timeout: 600 };
 // Process start-up, event-loop lag under load and the time a line takes to reach us.
@@ -13,12 +13,7 @@ const MARGIN = 400;
 const test = suite<{ redis: RedisServer; procs: Proc[]; group: string }>('failures');
 let n = 0;
 
-test.before(async (ctx) => {
-  ctx.redis = await startRedis();
-});
-test.after(async (ctx) => {
-  await ctx.redis.stop();
-});
+useRedis(test);
 test.before.each((ctx) => {
   ctx.group = `f${++n}`;
   ctx.procs = [];

@@ -15,7 +15,7 @@ import {
 import { FAST, Members, until } from './helpers/members.js';
 import { findFaketime } from './chaos/engine.js';
 import { FIXTURES, type Proc, spawnMember } from './helpers/proc.js';
-import { type RedisServer, replicaOnline, sleep, startRedis } from './helpers/redis.js';
+import { type RedisServer, replicaOnline, sleep, startRedis, useRedis } from './helpers/redis.js';
 import { join as pathJoin } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,12 +25,7 @@ let n = 0;
 const SKEW = 100;
 const QUARANTINE = FAST.timeout + SKEW;
 
-test.before(async (ctx) => {
-  ctx.redis = await startRedis();
-});
-test.after(async (ctx) => {
-  await ctx.redis.stop();
-});
+useRedis(test);
 test.before.each((ctx) => {
   ctx.group = `l${++n}`;
   ctx.members = new Members({ redis: ctx.redis.url, group: ctx.group, clockSkew: SKEW });

@@ -5,17 +5,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DuplicateNodeError, MusterError, createMember, join } from '../src/index.js';
 import { FAST, Members, until } from './helpers/members.js';
-import { type RedisServer, sleep, startRedis } from './helpers/redis.js';
+import { type RedisServer, sleep, useRedis } from './helpers/redis.js';
 
 const test = suite<{ redis: RedisServer; members: Members; group: string }>('membership');
 let n = 0;
 
-test.before(async (ctx) => {
-  ctx.redis = await startRedis();
-});
-test.after(async (ctx) => {
-  await ctx.redis.stop();
-});
+useRedis(test);
 test.before.each((ctx) => {
   ctx.group = `g${++n}`;
   ctx.members = new Members({ redis: ctx.redis.url, group: ctx.group });

@@ -4,16 +4,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MusterError, OptionRangeError, OptionTypeError, Snowflake, createMember, join } from '../src/index.js';
-import { type RedisServer, startRedis } from './helpers/redis.js';
+import { type RedisServer, useRedis } from './helpers/redis.js';
 
 const test = suite<{ redis: RedisServer }>('options');
 
-test.before(async (ctx) => {
-  ctx.redis = await startRedis();
-});
-test.after(async (ctx) => {
-  await ctx.redis.stop();
-});
+useRedis(test);
 
 type Case = [label: string, options: Record<string, unknown>, kind: 'type' | 'range', option: string];
 

@@ -167,6 +167,19 @@ export async function startRedis(options: StartOptions = {}): Promise<RedisServe
   };
 }
 
+/** Registers hooks that give every test of `suite` the same fresh server as `ctx.redis`. */
+export function useRedis<T extends { redis: RedisServer }>(suite: {
+  before(fn: (ctx: T) => Promise<void>): void;
+  after(fn: (ctx: T) => Promise<void>): void;
+}): void {
+  suite.before(async (ctx) => {
+    ctx.redis = await startRedis();
+  });
+  suite.after(async (ctx) => {
+    await ctx.redis.stop();
+  });
+}
+
 export interface RedisCluster {
   readonly nodes: RedisServer[];
   stop(): Promise<void>;
