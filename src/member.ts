@@ -226,7 +226,12 @@ export class Member extends EventEmitter<MemberEvents> {
       this.scheduleBeat();
       this.listen();
       void this.loadView();
-      setImmediate(() => this.deliver(reports));
+      setImmediate(() => {
+        const lease = this.shardOnJoin;
+        this.shardOnJoin = undefined;
+        if (lease && lease === this.current && lease.isValid() && !this.skewed) this.safeEmit('shard', lease.shard, lease);
+        this.deliver(reports);
+      });
       return this;
     } catch (err) {
       this.state = 'left';
@@ -506,6 +511,7 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   private skewAhead = 0;
+  private shardOnJoin: Lease | undefined;
 
   private startLease(shard: number, fence: number, floor: number, send: number, genAtSend: number, reservation: number, redisNow: number, counted: boolean): void {
     const lease = new Lease(shard, fence, floor);
@@ -541,7 +547,10 @@ export class Member extends EventEmitter<MemberEvents> {
     this.overdueTimer = setTimeout(() => this.overdue(lease), Math.max(0, left) + 1);
     const nowValid = lease.isValid() && !this.skewed;
     if (nowValid && !wasValid) {
-      this.safeEmit('shard', lease.shard, lease);
+      // The first lease comes with join(): announce it after join() resolves, like the
+      // other events found while joining, so listeners attached after `await` get it.
+      if (this.state === 'joining') this.shardOnJoin = lease;
+      else this.safeEmit('shard', lease.shard, lease);
       for (const w of this.leaseWaiters) w.resolve();
       this.leaseWaiters.clear();
     }

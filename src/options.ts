@@ -259,6 +259,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const clockSkew = parseDuration('clockSkew', o.clockSkew ?? 1000, 1, LIMITS.maxClockSkew);
   const shards = parseShards(o.shards);
   const durability = parseDurability(o.durability);
+  if (durability && redis instanceof Cluster) {
+    // WAIT counts the replicas of the one node it is sent to; muster does not route it.
+    throw new OptionRangeError('durability', o.durability, 'unset with a Redis Cluster client (supported with standalone and Sentinel)');
+  }
   if (o.rejoin !== undefined && typeof o.rejoin !== 'boolean') throw new OptionTypeError('rejoin', o.rejoin, 'a boolean');
 
   return {

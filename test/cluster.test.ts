@@ -4,7 +4,7 @@
 import { Cluster } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Member, join } from '../src/index.js';
+import { type Member, OptionRangeError, createMember, join } from '../src/index.js';
 import { FAST, until } from './helpers/members.js';
 import { type RedisCluster, startCluster } from './helpers/redis.js';
 
@@ -71,6 +71,13 @@ test('leave and a dead member are seen across the cluster', async (ctx) => {
   await (c as unknown as { teardown(): Promise<void> }).teardown();
   assert.ok(await until(() => events.includes('down:c'), FAST.timeout + 500), JSON.stringify(events));
   assert.ok(events.includes('-c:timeout'));
+});
+
+test('durability with a Cluster client is refused, not silently ignored', (ctx) => {
+  assert.throws(
+    () => createMember({ redis: client(ctx), group: 'x', durability: { replicas: 1, timeout: 100 } }),
+    (e: unknown) => e instanceof OptionRangeError && e.option === 'durability',
+  );
 });
 
 test.run();

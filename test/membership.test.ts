@@ -72,6 +72,15 @@ test('events found while joining come after join() resolves (and with createMemb
   await m2.leave();
 });
 
+test('the first shard event, too, comes after join() resolves', async ({ redis, group }) => {
+  const m = await join({ redis: redis.url, group, nodeId: 's', ...FAST });
+  const got: number[] = [];
+  m.on('shard', (n) => got.push(n));
+  await sleep(10);
+  assert.equal(got, [m.shard]);
+  await m.leave();
+});
+
 test('a live duplicate nodeId is rejected with DuplicateNodeError and changes nothing (G6)', async ({ redis, members, group }) => {
   const a = await members.join({ nodeId: 'same', meta: { v: 1 } });
   const client = redis.client();
