@@ -172,6 +172,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private beatTimer: NodeJS.Timeout | undefined;
   private overdueTimer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  private rejoin: Promise<boolean> | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
   private syncing = false;
   private syncAgain = false;
@@ -266,7 +267,9 @@ export class Member extends EventEmitter<MemberEvents> {
     for (const w of this.leaseWaiters) w.reject(new MemberClosedError());
     this.leaseWaiters.clear();
     let failure: Error | undefined;
-    if (prev === 'joined' && this.conn) {
+    // A rejoin in flight may still land: wait for it, so that life is removed too.
+    const landed = prev === 'rejoining' && (await this.rejoin?.catch(() => false));
+    if ((prev === 'joined' || landed) && this.conn) {
       await this.beating?.catch(() => undefined);
       try {
         await withTimeout(
@@ -665,24 +668,33 @@ export class Member extends EventEmitter<MemberEvents> {
       return;
     }
     this.state = 'rejoining';
+    this.rejoin = this.rejoinLoop();
+    await this.rejoin;
+    this.rejoin = undefined;
+  }
+
+  /** Joins as a new life until it works or the member leaves. Resolves true if a life landed. */
+  private async rejoinLoop(): Promise<boolean> {
     const life = newLife();
     while (this.state === 'rejoining') {
       try {
         const reports = await this.attemptJoin(life);
-        if (this.state !== 'rejoining') return;
+        if (this.state !== 'rejoining') return true;
         this.state = 'joined';
         this.scheduleBeat();
         setImmediate(() => this.deliver(reports));
-        return;
+        return true;
       } catch (err) {
+        if (this.state !== 'rejoining') return false;
         this.fail(wrap(err, 'rejoin'));
         if (err instanceof GroupConfigError) {
           this.state = 'lost';
-          return;
+          return false;
         }
         await sleep(this.options.heartbeat);
       }
     }
+    return false;
   }
 
   // ---- views and reports ---------------------------------------------------------------
