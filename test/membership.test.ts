@@ -150,8 +150,9 @@ test('every member runs exactly one script call per heartbeat', async ({ redis, 
   const c1 = await calls();
   const seconds = (performance.now() - t0) / 1000;
   const perMemberPerBeat = (c1 - c0) / 2 / (seconds * 10);
-  // Timers may slip, never run twice: at most one call per heartbeat, and not far below.
-  assert.ok(perMemberPerBeat <= 1.0 && perMemberPerBeat > 0.7, `script calls per member per heartbeat: ${perMemberPerBeat}`);
+  // Timers may slip (a beat is scheduled after the previous one returns), never run
+  // twice: at most one call per heartbeat.
+  assert.ok(perMemberPerBeat <= 1.0 && perMemberPerBeat > 0.5, `script calls per member per heartbeat: ${perMemberPerBeat}`);
 });
 
 test('distinct shards for distinct members; leave() releases its shard to quarantine', async ({ members, redis, group }) => {

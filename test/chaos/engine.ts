@@ -15,8 +15,9 @@ export const CHAOS_TIMING = { heartbeat: 100, timeout: 500, clockSkew: 2000 } as
 /** How long a freed shard waits before reuse: timeout + clockSkew. */
 export const QUARANTINE = CHAOS_TIMING.timeout + CHAOS_TIMING.clockSkew;
 
-/** libfaketime's preload library, if installed. */
+/** libfaketime's preload library, if installed (MUSTER_TEST_NO_FAKETIME=1 forces the fallback). */
 export function findFaketime(): string | undefined {
+  if (process.env.MUSTER_TEST_NO_FAKETIME === '1') return undefined;
   const r = spawnSync('dpkg', ['-L', 'libfaketime'], { encoding: 'utf8' });
   const fromDpkg = r.status === 0 ? r.stdout.split('\n').find((l) => /\/libfaketime\.so\.1$/.test(l)) : undefined;
   for (const p of [fromDpkg, '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1']) {
