@@ -151,7 +151,11 @@ export class Member extends EventEmitter<MemberEvents> {
 
   private readonly keys: GroupKeys;
   private readonly clock = new Clock();
-  private readonly quarantine: number;
+  /**
+   * `clockSkew + timeout`, used twice: how far ahead of Redis TIME this member may
+   * reserve (its horizon), and how long a shard it frees waits before reuse (the
+   * quarantine), so that a shard's floor is behind the clock when it is reused.
+   */
   private readonly horizonOwn: number;
   private readonly safety: number;
   private conn: Connection | undefined;
@@ -187,7 +191,6 @@ export class Member extends EventEmitter<MemberEvents> {
     this.options = resolveOptions(options);
     this.id = this.options.nodeId;
     this.keys = groupKeys(this.options.prefix, this.options.group);
-    this.quarantine = this.options.timeout + this.options.clockSkew;
     this.horizonOwn = this.options.clockSkew + this.options.timeout;
     // The lease is trusted until a margin before Redis could expire it: clocks may run
     // up to 1% apart, plus a fixed allowance for timer lateness.
@@ -273,7 +276,7 @@ export class Member extends EventEmitter<MemberEvents> {
       await this.beating?.catch(() => undefined);
       try {
         await withTimeout(
-          this.exec(SCRIPTS.leave, leaveArgs(this.keys, this.id, this.life, this.quarantine, LOG_CAP, [...this.acks]), false),
+          this.exec(SCRIPTS.leave, leaveArgs(this.keys, this.id, this.life, this.horizonOwn, LOG_CAP, [...this.acks]), false),
           this.options.timeout,
           'leave',
         );
@@ -415,7 +418,7 @@ export class Member extends EventEmitter<MemberEvents> {
         hi: o.shards ? o.shards.max : -1,
         horizon: this.horizonOwn,
         knownHorizon: this.horizon,
-        quarantine: this.quarantine,
+        quarantine: this.horizonOwn,
         proposed,
         cap: LOG_CAP,
         reapLimit: REAP_LIMIT,
@@ -626,7 +629,7 @@ export class Member extends EventEmitter<MemberEvents> {
         ver: this.ver,
         proposed,
         horizon: this.horizonOwn,
-        quarantine: this.quarantine,
+        quarantine: this.horizonOwn,
         cap: LOG_CAP,
         reapLimit: REAP_LIMIT,
         acks,
