@@ -3,6 +3,7 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { RedisError, createMember } from '../src/index.js';
 import { type Ev, type Proc, killAll, spawnMember } from './helpers/proc.js';
 import { type RedisServer, sleep, useRedis } from './helpers/redis.js';
 
@@ -134,6 +135,39 @@ test('Redis stopped and started again (empty): no crash, error events, members r
     assert.is(p.child.exitCode, null, 'still running');
     assert.is(p.count(is('unhandledRejection')), 0);
   }
+});
+
+test('Redis flapping: callers get rejected promises, the member gets error events, nothing goes unhandled (G8)', async (ctx) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  process.on('unhandledRejection', onUnhandled);
+  const m = createMember({ redis: ctx.redis.url, group: ctx.group, nodeId: 'flap', ...T });
+  const errors: Error[] = [];
+  const lost: string[] = [];
+  m.on('error', (e) => errors.push(e));
+  m.on('lost', (r) => lost.push(r));
+  try {
+    await m.join();
+    const ids = m.snowflake();
+    for (let i = 0; i < 3; i++) {
+      await ctx.redis.stop();
+      const err = await m.nodes().catch((e: unknown) => e);
+      assert.instance(err, RedisError, 'a caller gets a rejected promise');
+      void ids.nextAsync(AbortSignal.timeout(200)).catch(() => undefined);
+      await sleep(400);
+      await ctx.redis.start();
+      await sleep(400);
+    }
+    await sleep(T.timeout + 500);
+    assert.ok(errors.length > 0, 'error events');
+    assert.ok(lost.includes('wiped'), `lost: ${lost.join()}`);
+    assert.equal((await m.nodes()).map((n) => n.id), ['flap'], 'back in the group');
+    assert.ok(typeof (await ids.nextAsync(AbortSignal.timeout(3000))) === 'bigint', 'minting again');
+  } finally {
+    await m.leave().catch(() => undefined);
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.equal(unhandled, []);
 });
 
 test('graceful leave from another process: -node left, no node down', async (ctx) => {
