@@ -1,13 +1,12 @@
 // Typed calls of the Lua scripts in lua/, and the only place their raw replies are parsed.
 // Scripts go by SHA; the body is sent only when Redis answers NOSCRIPT.
 
-import type { Cluster, Redis } from 'ioredis';
 import * as lua from './generated/lua.js';
 import type { ScriptSource } from './generated/lua.js';
 import type { GroupKeys } from './keys.js';
+import type { Client } from './redis.js';
 import type { NodeInfo } from './types.js';
 
-export type Client = Redis | Cluster;
 type Reply = (string | number | null)[];
 
 function isNoScript(err: unknown): boolean {
