@@ -106,6 +106,7 @@ async function benchMuster(url: string, admin: Redis, n: number): Promise<Row> {
     lat.push(performance.now() - t0);
     if (i < 49) await m.leave();
     else last = m;
+    await sleep(20); // let the announcements of this join and leave reach everyone first
   }
   const { s0, s1, secs } = await steady(admin);
   const row: Row = {
