@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Clock, mono } from './clock.js';
-import { LeaseExpiredError, MusterError, OptionTypeError } from './errors.js';
+import { LeaseExpiredError, OptionTypeError, ShardsExhaustedError } from './errors.js';
 import { parseInteger, rejectUnknown } from './options.js';
 import { type Snowflake, type SnowflakeOptions, boundSnowflake } from './snowflake.js';
 
@@ -126,7 +126,8 @@ export async function localSnowflake(options: Omit<SnowflakeOptions, 'workerId'>
     }
     return hold(gen, n, openSync(path, 'r+'), path, floor, me, clock);
   }
-  throw new MusterError('SHARDS_EXHAUSTED', `muster: every worker ID of ${min}..${max} in ${dir} is held by a live process`);
+  // Every worker ID is held by a live process of this host.
+  throw new ShardsExhaustedError(min, max, undefined);
 }
 
 /** Creates `path` with its whole content at once (link of a written file), or returns false if it exists. */

@@ -14,6 +14,7 @@ import {
   MemberClosedError,
   MusterError,
   OptionRangeError,
+  OptionTypeError,
   RedisError,
   ShardsExhaustedError,
 } from './errors.js';
@@ -311,7 +312,7 @@ export class Member extends EventEmitter<MemberEvents> {
     const lease = this.lease;
     if (lease) {
       gen.bindLease(lease.shard, lease.floor, this.refusal());
-      if (lease.isValid()) gen.renewLease(this.skewed ? -Infinity : lease.deadline, this.ahead, this.refusal());
+      if (lease.isValid()) gen.renewLease(this.mintDeadline(lease), this.ahead, this.refusal());
     }
     return gen;
   }
@@ -321,7 +322,7 @@ export class Member extends EventEmitter<MemberEvents> {
    * every new lease, and `next()` is refused while no lease is surely valid.
    */
   generator<G extends { next(...args: never[]): unknown }>(factory: (shard: number, lease: Lease) => G): FencedGenerator<G> {
-    if (typeof factory !== 'function') throw new OptionRangeError('factory', factory, 'a function (shard, lease) => generator');
+    if (typeof factory !== 'function') throw new OptionTypeError('factory', factory, 'a function (shard, lease) => generator');
     let cur: G | undefined;
     let curLease: Lease | undefined;
     const rebind = (lease: Lease | undefined) => {
@@ -547,7 +548,7 @@ export class Member extends EventEmitter<MemberEvents> {
     if (this.skewed && !wasSkewed) this.fail(new ClockSkewError(this.skewAhead, this.options.clockSkew));
     this.ahead = Math.max(0, base - genAtSend);
     lease.deadline = send + this.options.timeout - this.safety;
-    this.gen?.renewLease(this.skewed ? -Infinity : lease.deadline, this.ahead, this.refusal());
+    this.gen?.renewLease(this.mintDeadline(lease), this.ahead, this.refusal());
     clearTimeout(this.overdueTimer);
     const left = lease.deadline - mono();
     this.overdueTimer = setTimeout(() => this.overdue(lease), Math.max(0, left) + 1);
@@ -560,6 +561,11 @@ export class Member extends EventEmitter<MemberEvents> {
       for (const w of this.leaseWaiters) w.resolve();
       this.leaseWaiters.clear();
     }
+  }
+
+  /** Until when a bound generator may mint: the lease's deadline, unless the clock is too far ahead. */
+  private mintDeadline(lease: Lease): number {
+    return this.skewed ? -Infinity : lease.deadline;
   }
 
   /** No renewal counted before the deadline: the lease is not surely valid any more. */
