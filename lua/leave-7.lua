@@ -7,7 +7,7 @@
 -- ARGV[2] life token
 -- ARGV[3] quarantine (ms)
 -- ARGV[4] Pub/Sub channel
--- ARGV[5] log capacity
+-- ARGV[5] largest B this process knows the group to use (ms)
 -- ARGV[6] number of acknowledged report ids that follow
 -- ARGV[7..] acknowledged report ids
 --
@@ -15,16 +15,16 @@
 -- @include common.lua
 
 local id, life, quarantine = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local channel, cap = ARGV[4], tonumber(ARGV[5])
+local channel = ARGV[4]
 
+local g = load_group()
+if not g then return {-4} end
 local rec = redis.call('HGET', K_NODES, id)
 if not rec or string.sub(rec, 1, #life + 1) ~= life .. '\n' then return {-4} end
+local now = redis_now()
+notice_restart(g, now, tonumber(ARGV[5]))
 
-local nacks = tonumber(ARGV[6])
-for i = 7, 6 + nacks do
-  local v = redis.call('HGET', K_DOWNS, ARGV[i])
-  if v and string.sub(v, 1, #life + 1) == life .. '\n' then redis.call('HDEL', K_DOWNS, ARGV[i]) end
-end
+take_acks(g, life, now, channel, 7, tonumber(ARGV[6]))
 if redis.call('HLEN', K_DOWNS) > 0 then
   local all = redis.call('HGETALL', K_DOWNS)
   for i = 1, #all, 2 do
@@ -34,5 +34,5 @@ if redis.call('HLEN', K_DOWNS) > 0 then
   end
 end
 
-remove_member(id, rec, 'left', redis_now(), quarantine, channel, cap)
+remove_member(g, id, rec, 'left', now, quarantine, channel)
 return {1}

@@ -97,12 +97,23 @@ export class ShardsExhaustedError extends MusterError {
   }
 }
 
-/** The group already exists with a shard range other than the one this member asked for. */
+/** The group already exists with a setting G2 depends on (shard range, horizon, Snowflake layout and epoch) other than this member's; nothing was written. */
 export class GroupConfigError extends MusterError {
   constructor(readonly option: string, readonly value: unknown, readonly groupValue: unknown) {
     super(
       'GROUP_CONFIG',
       `muster: option \`${option}\` is ${show(value)} but the group in Redis uses ${show(groupValue)}`,
+    );
+  }
+}
+
+/** The Redis server is configured in a way that would break muster's guarantees (nothing was written). */
+export class StoreConfigError extends MusterError {
+  constructor(readonly setting: string, readonly value: string) {
+    super(
+      'STORE_CONFIG',
+      `muster: Redis has ${setting} ${value}, so it may evict keys and lose the floors that keep IDs unique; ` +
+        `set ${setting} to noeviction (or maxmemory to 0)`,
     );
   }
 }

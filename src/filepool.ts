@@ -111,23 +111,48 @@ export async function localSnowflake(options: Omit<SnowflakeOptions, 'workerId'>
     // under a live one): start a little ahead, as a new Redis group does.
     let floor = Date.now() + WINDOW;
     if (!create(path, { ...me, hw: floor + WINDOW })) {
-      const held = read(path);
-      if (held ? alive(held) : !oldEnough(path)) continue;
-      // Stale: take it over atomically (only one process wins the rename).
-      const grave = `${path}.${process.pid}.stale`;
-      try {
-        renameSync(path, grave);
-      } catch {
-        continue;
-      }
-      floor = Math.max(floor - WINDOW, read(grave)?.hw ?? floor);
-      unlinkSync(grave);
-      if (!create(path, { ...me, hw: floor + WINDOW })) continue;
+      const taken = takeOver(path, me);
+      if (taken === undefined) continue;
+      floor = taken;
     }
     return hold(gen, n, openSync(path, 'r+'), path, floor, me, clock);
   }
   // Every worker ID is held by a live process of this host.
   throw new ShardsExhaustedError(min, max, undefined);
+}
+
+/**
+ * Takes over the entry of a dead holder. The lock file never disappears on the way (a
+ * process starting meanwhile must not take the number for never used and drop the dead
+ * holder's mark): the new entry replaces it by an atomic rename, and a `.takeover` file,
+ * created exclusively, lets only one process do so. Returns the floor, or undefined.
+ */
+function takeOver(path: string, me: { pid: number; start: string }): number | undefined {
+  const held = read(path);
+  if (held ? alive(held) : !oldEnough(path)) return undefined;
+  const guard = `${path}.takeover`;
+  if (!create(guard, { ...me, hw: 0 })) {
+    // Another process is taking it over, or died doing so long ago.
+    if (!oldEnough(guard)) return undefined;
+    try {
+      unlinkSync(guard);
+    } catch {
+      // someone else cleared it
+    }
+    return undefined;
+  }
+  try {
+    // Read again under the guard: someone may have taken it over just before.
+    const again = read(path);
+    if (again ? alive(again) : !oldEnough(path)) return undefined;
+    const floor = Math.max(Date.now(), again?.hw ?? Date.now() + WINDOW);
+    const tmp = `${path}.${process.pid}.new`;
+    writeFileSync(tmp, JSON.stringify({ ...me, hw: floor + WINDOW }).padEnd(96));
+    renameSync(tmp, path);
+    return floor;
+  } finally {
+    unlinkSync(guard);
+  }
 }
 
 /** Creates `path` with its whole content at once (link of a written file), or returns false if it exists. */
@@ -160,7 +185,7 @@ function hold(gen: Snowflake, worker: number, fd: number, path: string, floor: n
   const refuse = () => new LeaseExpiredError(`muster: worker ID ${worker} is not held (released, or its lock file was removed)`);
   const stop = () => {
     clearInterval(timer);
-    gen.renewLease(-Infinity, 0, refuse);
+    gen.renewLease(-Infinity, -Infinity, refuse);
   };
   // Write the mark before minting up to it: a process mints only up to what is on disk.
   const renew = () => {
@@ -175,7 +200,7 @@ function hold(gen: Snowflake, worker: number, fd: number, path: string, floor: n
     const genAt = Math.floor(clock.now());
     const base = Math.max(genAt, gen.lastMs(), floor + 1);
     write(fd, { ...me, hw: base + WINDOW });
-    gen.renewLease(send + WINDOW - 50, base - genAt, refuse);
+    gen.renewLease(send + WINDOW - 50, base + WINDOW, refuse);
   };
   gen.bindLease(worker, floor, refuse);
   const timer = setInterval(renew, WINDOW / 4);

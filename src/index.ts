@@ -21,4 +21,5 @@ export {
   RedisError,
   DurabilityError,
   MemberClosedError,
+  StoreConfigError,
 } from './errors.js';

@@ -17,6 +17,7 @@ import {
   OptionTypeError,
   RedisError,
   ShardsExhaustedError,
+  StoreConfigError,
 } from './errors.js';
 import { type GroupKeys, groupKeys } from './keys.js';
 import { type JoinOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -33,13 +34,18 @@ import {
   parseView,
   run,
   runDurable,
+  viewArgs,
 } from './scripts.js';
 import type { ScriptSource } from './generated/lua.js';
-import { Snowflake, type SnowflakeOptions, boundSnowflake } from './snowflake.js';
+import { Snowflake, type SnowflakeOptions, boundSnowflake, layoutKey } from './snowflake.js';
 import type { DepartedNode, LostReason, NodeInfo, ShardLostReason } from './types.js';
 
-const LOG_CAP = 256;
 const REAP_LIMIT = 64;
+/** How long a member remembers handled reports and departed lives (to ignore them when a restarted store brings them back). */
+const MEMORY_MS = 3_600_000;
+const MEMORY_MAX = 10_000;
+/** Fewest ms between renewals asked for early because a generator used up its reservation. */
+const EARLY_RENEWAL_MS = 5;
 
 /** Listener signatures of a {@link Member}'s events. */
 export interface MemberEvents {
@@ -78,6 +84,8 @@ export class Lease {
   readonly controller = new AbortController();
   /** @internal mono ms until which the lease is surely valid. */
   deadline = -Infinity;
+  /** @internal True while the holder's clock is too far ahead of Redis to mint. */
+  refused = false;
 
   /** @internal */
   constructor(
@@ -94,9 +102,9 @@ export class Lease {
     return this.controller.signal;
   }
 
-  /** `performance.now()` time until which the lease is surely valid. */
+  /** `performance.now()` time until which the lease is surely valid (-Infinity while the host's clock is refused as too far ahead). */
   get validUntil(): number {
-    return this.controller.signal.aborted ? -Infinity : this.deadline;
+    return this.controller.signal.aborted || this.refused ? -Infinity : this.deadline;
   }
 
   /** True while the lease is surely valid. */
@@ -153,25 +161,33 @@ export class Member extends EventEmitter<MemberEvents> {
   private readonly keys: GroupKeys;
   private readonly clock = new Clock();
   /**
-   * `clockSkew + timeout`, used twice: how far ahead of Redis TIME this member may
-   * reserve (its horizon), and how long a shard it frees waits before reuse (the
-   * quarantine), so that a shard's floor is behind the clock when it is reused.
+   * `clockSkew + timeout`: how long a shard it frees waits before reuse, so that the
+   * former holder's lease has surely lapsed when another member takes the shard.
    */
-  private readonly horizonOwn: number;
+  private readonly quarantine: number;
   private readonly safety: number;
+  /** How long the group must keep change entries for this member to catch up. */
+  private readonly keep: number;
   private conn: Connection | undefined;
   private state: State = 'new';
   private life = '';
   private created = '';
+  private inc = 0;
   private ver = 0;
+  /** The largest B this process saw the group use (remembered across a wipe). */
   private horizon = 0;
+  /** The latest reservation of the lease (ms since 1970). */
+  private reservation = -Infinity;
+  private lastBeatSend = -Infinity;
+  /** Reports handled by any member, and lives that departed: a restarted store may bring them back. */
+  private readonly handled = new Map<string, number>();
+  private readonly departed = new Map<string, number>();
   private view = new Map<string, NodeInfo>();
   /** False until the view was loaded; until then a replaced view announces nothing. */
   private viewKnown = false;
   private viewLoading: Change[] | undefined;
   private current: Lease | undefined;
   private skewed = false;
-  private ahead = 0;
   private readonly acks = new Set<string>();
   private readonly emitted = new Set<string>();
   private beatTimer: NodeJS.Timeout | undefined;
@@ -182,7 +198,6 @@ export class Member extends EventEmitter<MemberEvents> {
   private syncing = false;
   private syncAgain = false;
   private gen: Snowflake | undefined;
-  private genKey = '';
   private readonly fenced = new Set<(lease: Lease | undefined) => void>();
   private readonly leaseWaiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
   private readonly forwarders: [string, (...a: unknown[]) => void][] = [];
@@ -192,7 +207,8 @@ export class Member extends EventEmitter<MemberEvents> {
     this.options = resolveOptions(options);
     this.id = this.options.nodeId;
     this.keys = groupKeys(this.options.prefix, this.options.group);
-    this.horizonOwn = this.options.clockSkew + this.options.timeout;
+    this.quarantine = this.options.clockSkew + this.options.timeout;
+    this.keep = 2 * (this.options.heartbeat + this.options.timeout) + 1000;
     // The lease is trusted until a margin before Redis could expire it: clocks may run
     // up to 1% apart, plus a fixed allowance for timer lateness.
     this.safety = this.options.timeout / 50 + 10;
@@ -200,7 +216,7 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** The shard held now under a valid lease, or undefined. */
   get shard(): number | undefined {
-    return this.current?.isValid() ? this.current.shard : undefined;
+    return this.current?.isValid() && !this.skewed ? this.current.shard : undefined;
   }
 
   /** The current lease, or undefined. */
@@ -228,13 +244,22 @@ export class Member extends EventEmitter<MemberEvents> {
       const reports = await this.attemptJoin();
       if ((this.state as State) === 'left') throw new MemberClosedError('muster: leave() was called while joining');
       this.state = 'joined';
+      // A lease that starts at a fresh start's floor (a new group, a wiped or restarted
+      // store) reserves nothing above it yet: renew once Redis time has moved on, so
+      // IDs can be minted as soon as join() resolves.
+      if (this.needsRoom()) {
+        this.holdShardEvent = true;
+        await sleep(2);
+        await this.beatNow();
+        this.holdShardEvent = false;
+      }
       this.scheduleBeat();
       this.listen();
       void this.loadView();
       setImmediate(() => {
         const lease = this.shardOnJoin;
         this.shardOnJoin = undefined;
-        if (lease && lease === this.current && lease.isValid() && !this.skewed) this.safeEmit('shard', lease.shard, lease);
+        if (lease && lease === this.current && this.ready(lease)) this.safeEmit('shard', lease.shard, lease);
         this.deliver(reports);
       });
       return this;
@@ -249,7 +274,7 @@ export class Member extends EventEmitter<MemberEvents> {
   async nodes(): Promise<NodeInfo[]> {
     const conn = this.requireConn();
     try {
-      const reply = await withTimeout(run(conn.client, SCRIPTS.view, this.keys.list, ['', LOG_CAP]), this.options.timeout, 'nodes()');
+      const reply = await withTimeout(run(conn.client, SCRIPTS.view, this.keys.list, viewArgs()), this.options.timeout, 'nodes()');
       return parseView(reply).view;
     } catch (err) {
       throw wrap(err, 'nodes()');
@@ -277,7 +302,7 @@ export class Member extends EventEmitter<MemberEvents> {
       await this.beating?.catch(() => undefined);
       try {
         await withTimeout(
-          this.exec(SCRIPTS.leave, leaveArgs(this.keys, this.id, this.life, this.horizonOwn, LOG_CAP, [...this.acks]), false),
+          this.exec(SCRIPTS.leave, leaveArgs(this.keys, this.id, this.life, this.quarantine, this.horizon, [...this.acks]), false),
           this.options.timeout,
           'leave',
         );
@@ -297,22 +322,23 @@ export class Member extends EventEmitter<MemberEvents> {
   snowflake(options: Omit<SnowflakeOptions, 'workerId'> = {}): Snowflake {
     const shards = this.options.shards;
     if (!shards) throw new OptionRangeError('shards', false, 'enabled (a member without shards cannot mint IDs)');
-    const gen = boundSnowflake(options, this.clock);
-    const key = JSON.stringify(gen.layout);
-    if (this.gen) {
-      if (key === this.genKey) return this.gen;
-      throw new OptionRangeError('layout', options.layout, `the layout and epoch of this member's existing generator (${this.genKey})`);
+    const given = options.layout !== undefined || options.epoch !== undefined;
+    const o = this.options.snowflake;
+    const gen = boundSnowflake(given ? options : { layout: o?.layout, epoch: o?.epoch }, this.clock);
+    const key = layoutKey(gen.layout);
+    if (key !== this.options.layoutKey) {
+      // The group records one layout and epoch (join's `snowflake` option): IDs of two
+      // layouts, or of one layout with two epochs, can collide.
+      throw new OptionRangeError('layout', options.layout ?? options.epoch, `the layout and epoch given to join() as \`snowflake\` (${this.options.layoutKey})`);
     }
-    if (shards.max > 2 ** gen.layout.workerBits - 1) {
-      throw new OptionRangeError('layout.workerBits', gen.layout.workerBits, `enough bits for shards up to ${shards.max}`);
-    }
+    if (this.gen) return this.gen;
     gen.setLeaseWaiter((signal) => this.waitForLease(signal));
+    gen.setLimitHandler(() => this.renewEarly());
     this.gen = gen;
-    this.genKey = key;
     const lease = this.lease;
     if (lease) {
       gen.bindLease(lease.shard, lease.floor, this.refusal());
-      if (lease.isValid()) gen.renewLease(this.mintDeadline(lease), this.ahead, this.refusal());
+      if (lease.isValid()) gen.renewLease(this.mintDeadline(lease), this.reservation, this.refusal());
     }
     return gen;
   }
@@ -335,7 +361,7 @@ export class Member extends EventEmitter<MemberEvents> {
     rebind(this.lease);
     const self = this;
     const next = (...args: Parameters<G['next']>): ReturnType<G['next']> => {
-      if (!cur || !curLease || !curLease.isValid() || curLease !== self.current || self.skewed) throw self.refusal()();
+      if (!cur || !curLease || curLease !== self.current || !self.ready(curLease)) throw self.refusal()();
       return (cur.next as (...a: unknown[]) => ReturnType<G['next']>)(...args);
     };
     return {
@@ -358,7 +384,7 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** Resolves when a lease is surely valid; rejects when the member leaves or `signal` aborts. */
   waitForLease(signal?: AbortSignal): Promise<void> {
-    if (this.current?.isValid() && !this.skewed) return Promise.resolve();
+    if (this.current && this.ready(this.current)) return Promise.resolve();
     if (this.state === 'left' || this.state === 'lost') return Promise.reject(new MemberClosedError());
     return new Promise<void>((resolve, reject) => {
       const w = {
@@ -417,13 +443,14 @@ export class Member extends EventEmitter<MemberEvents> {
         ttl: o.timeout,
         lo: o.shards ? o.shards.min : -1,
         hi: o.shards ? o.shards.max : -1,
-        horizon: this.horizonOwn,
+        horizon: o.horizon,
         knownHorizon: this.horizon,
-        quarantine: this.horizonOwn,
+        quarantine: this.quarantine,
         proposed,
-        cap: LOG_CAP,
+        keep: this.keep,
         reapLimit: REAP_LIMIT,
         withView: this.viewKnown,
+        layout: o.layoutKey,
       });
       let res;
       let counted: boolean;
@@ -445,9 +472,12 @@ export class Member extends EventEmitter<MemberEvents> {
       }
       if (this.state === 'left') throw new MemberClosedError('muster: leave() was called while joining');
       const elapsed = mono() - started;
-      if (res.code === 'range') {
-        throw new GroupConfigError('shards', { min: o.shards?.min, max: o.shards?.max }, { min: res.lo, max: res.hi });
+      if (res.code === 'config') {
+        if (res.option === 'shards') throw new GroupConfigError('shards', `${o.shards?.min}..${o.shards?.max}`, res.groupValue);
+        if (res.option === 'horizon') throw new GroupConfigError('horizon', o.horizon, Number(res.groupValue));
+        throw new GroupConfigError('snowflake', o.layoutKey, res.groupValue);
       }
+      if (res.code === 'eviction') throw new StoreConfigError('maxmemory-policy', res.policy);
       if (res.code === 'duplicate') {
         // A restarted process often comes back before its crashed life has expired.
         // Wait (at most one timeout) for that record to go stale; a record renewed
@@ -469,6 +499,7 @@ export class Member extends EventEmitter<MemberEvents> {
     const rejoin = this.life !== '';
     this.life = life;
     this.created = res.created;
+    this.inc = res.inc;
     this.ver = res.ver;
     this.horizon = Math.max(this.horizon, res.horizon);
     this.acks.clear();
@@ -486,12 +517,12 @@ export class Member extends EventEmitter<MemberEvents> {
     if (!conn) return;
     this.viewLoading = [];
     try {
-      const reply = await withTimeout(run(conn.client, SCRIPTS.view, this.keys.list, ['', LOG_CAP]), this.options.timeout, 'view');
+      const reply = await withTimeout(run(conn.client, SCRIPTS.view, this.keys.list, viewArgs()), this.options.timeout, 'view');
       const v = parseView(reply);
       if (this.viewKnown) return;
       const map = new Map(v.view.map((n) => [n.id, n]));
       for (const c of this.viewLoading) {
-        if (c.v <= v.ver) continue;
+        if (c.v <= v.ver || c.t === 'x') continue;
         if (c.t === '+') map.set(c.n.id, c.n);
         else map.delete(c.n.id);
       }
@@ -519,10 +550,22 @@ export class Member extends EventEmitter<MemberEvents> {
 
   private skewAhead = 0;
   private shardOnJoin: Lease | undefined;
+  private holdShardEvent = false;
+
+  /** True while the lease reserves nothing above its floor (just after a fresh start of the store). */
+  private needsRoom(): boolean {
+    return this.current !== undefined && !this.current.signal.aborted && this.reservation <= this.current.floor;
+  }
+
+  /** The lease can mint: surely valid, the clock not refused, and something reserved above its floor. */
+  private ready(lease: Lease): boolean {
+    return lease.isValid() && !this.skewed && this.reservation > lease.floor;
+  }
 
   private startLease(shard: number, fence: number, floor: number, send: number, genAtSend: number, reservation: number, redisNow: number, counted: boolean): void {
     const lease = new Lease(shard, fence, floor);
     this.current = lease;
+    this.reservation = -Infinity;
     this.gen?.bindLease(shard, floor, this.refusal());
     for (const f of this.fenced) f(lease);
     this.renew(send, genAtSend, reservation, redisNow, counted);
@@ -538,25 +581,24 @@ export class Member extends EventEmitter<MemberEvents> {
       this.current = lease;
       for (const f of this.fenced) f(lease);
     }
-    const wasValid = lease.isValid() && !this.skewed;
-    const base = reservation - this.options.timeout;
+    const wasReady = this.ready(lease);
     const wasSkewed = this.skewed;
-    // Uncapped, the base is at least the clock at send; below it (beyond rounding of a
-    // fractional ttl), Redis capped the reservation: this host's clock is too far ahead.
-    this.skewed = base < genAtSend - 1;
+    // Redis ran the script after it was sent: a host clock that was ahead of Redis TIME
+    // at send by more than the allowance is refused (whatever the floor), and says so.
     this.skewAhead = genAtSend - redisNow;
+    this.skewed = this.skewAhead > this.options.clockSkew;
+    lease.refused = this.skewed;
     if (this.skewed && !wasSkewed) this.fail(new ClockSkewError(this.skewAhead, this.options.clockSkew));
-    this.ahead = Math.max(0, base - genAtSend);
+    this.reservation = reservation;
     lease.deadline = send + this.options.timeout - this.safety;
-    this.gen?.renewLease(this.mintDeadline(lease), this.ahead, this.refusal());
+    this.gen?.renewLease(this.mintDeadline(lease), reservation, this.refusal());
     clearTimeout(this.overdueTimer);
     const left = lease.deadline - mono();
     this.overdueTimer = setTimeout(() => this.overdue(lease), Math.max(0, left) + 1);
-    const nowValid = lease.isValid() && !this.skewed;
-    if (nowValid && !wasValid) {
+    if (this.ready(lease) && !wasReady) {
       // The first lease comes with join(): announce it after join() resolves, like the
       // other events found while joining, so listeners attached after `await` get it.
-      if (this.state === 'joining') this.shardOnJoin = lease;
+      if (this.state === 'joining' || this.holdShardEvent) this.shardOnJoin = lease;
       else this.safeEmit('shard', lease.shard, lease);
       for (const w of this.leaseWaiters) w.resolve();
       this.leaseWaiters.clear();
@@ -577,7 +619,7 @@ export class Member extends EventEmitter<MemberEvents> {
       return;
     }
     lease.controller.abort(new LeaseExpiredError());
-    this.gen?.renewLease(-Infinity, 0, this.refusal());
+    this.gen?.renewLease(-Infinity, -Infinity, this.refusal());
     this.safeEmit('shard lost', lease.shard, 'renewal-overdue');
   }
 
@@ -587,7 +629,7 @@ export class Member extends EventEmitter<MemberEvents> {
     const lease = this.current;
     this.current = undefined;
     this.skewed = false;
-    this.gen?.renewLease(-Infinity, 0, this.refusal());
+    this.gen?.renewLease(-Infinity, -Infinity, this.refusal());
     for (const f of this.fenced) f(undefined);
     if (lease && !lease.signal.aborted) {
       lease.controller.abort(new LeaseExpiredError());
@@ -599,12 +641,14 @@ export class Member extends EventEmitter<MemberEvents> {
 
   private scheduleBeat(): void {
     clearTimeout(this.beatTimer);
+    // Right after a fresh start of the store, renew as soon as Redis time has moved on.
+    const delay = this.needsRoom() ? 3 : this.options.heartbeat;
     this.beatTimer = setTimeout(() => {
       this.beating = this.beat().finally(() => {
         this.beating = undefined;
         if (this.state === 'joined') this.scheduleBeat();
       });
-    }, this.options.heartbeat);
+    }, delay);
   }
 
   private stopBeat(): void {
@@ -612,11 +656,30 @@ export class Member extends EventEmitter<MemberEvents> {
     this.beatTimer = undefined;
   }
 
+  /** Beats now (unless a beat is in flight) and goes on with the usual interval after it. */
+  private async beatNow(): Promise<void> {
+    if (this.beating) return this.beating;
+    if (this.state !== 'joined') return;
+    clearTimeout(this.beatTimer);
+    this.beating = this.beat().finally(() => {
+      this.beating = undefined;
+      if (this.state === 'joined') this.scheduleBeat();
+    });
+    return this.beating;
+  }
+
+  /** A generator used up its reservation: renew now rather than at the next interval. */
+  private renewEarly(): void {
+    if (this.beating || this.state !== 'joined' || mono() - this.lastBeatSend < EARLY_RENEWAL_MS) return;
+    void this.beatNow();
+  }
+
   private async beat(): Promise<void> {
     if (this.state !== 'joined') return;
     const o = this.options;
     this.clock.follow();
     const send = mono();
+    this.lastBeatSend = send;
     const genAtSend = Math.floor(this.clock.now());
     // What the holder may mint up to: its clock, or further where a generator already
     // minted (or the lease's floor puts it) ahead of the clock.
@@ -632,11 +695,11 @@ export class Member extends EventEmitter<MemberEvents> {
         life,
         ttl: o.timeout,
         created: this.created,
+        inc: this.inc,
         ver: this.ver,
         proposed,
-        horizon: this.horizonOwn,
-        quarantine: this.horizonOwn,
-        cap: LOG_CAP,
+        knownHorizon: this.horizon,
+        quarantine: this.quarantine,
         reapLimit: REAP_LIMIT,
         acks,
       });
@@ -655,12 +718,22 @@ export class Member extends EventEmitter<MemberEvents> {
     for (const a of acks) {
       this.acks.delete(a);
       this.emitted.delete(a);
+      remember(this.handled, a);
     }
     this.horizon = Math.max(this.horizon, res.horizon);
-    if (res.reservation >= 0) this.renew(send, genAtSend, res.reservation, res.now, counted);
+    if (res.reservation >= 0) {
+      const lease = this.current;
+      if (lease && lease.fence !== res.fence && counted) {
+        // The store restarted or failed over since this lease was granted: Redis gave a
+        // new lease on the same shard, above a floor no earlier reservation reaches.
+        this.endLease('restarted');
+        this.startLease(lease.shard, res.fence, res.floor, send, genAtSend, res.reservation, res.now, counted);
+      } else this.renew(send, genAtSend, res.reservation, res.now, counted);
+    }
     if (res.gap) {
       this.replaceView(res.view);
       this.ver = res.ver;
+      this.inc = res.inc;
     } else this.applyChanges(res.changes);
     this.deliver(res.reports);
   }
@@ -727,8 +800,8 @@ export class Member extends EventEmitter<MemberEvents> {
     } catch {
       return;
     }
-    if (c.v <= this.ver) return;
-    if (c.v === this.ver + 1) this.applyChanges([c]);
+    if (c.i === this.inc && c.v <= this.ver) return;
+    if (c.i === this.inc && c.v === this.ver + 1) this.applyChanges([c]);
     else void this.sync();
   }
 
@@ -743,12 +816,13 @@ export class Member extends EventEmitter<MemberEvents> {
       do {
         this.syncAgain = false;
         const life = this.life;
-        const reply = await withTimeout(run(this.requireConn().client, SCRIPTS.view, this.keys.list, [this.ver, LOG_CAP]), this.options.timeout, 'sync');
+        const reply = await withTimeout(run(this.requireConn().client, SCRIPTS.view, this.keys.list, viewArgs({ inc: this.inc, ver: this.ver })), this.options.timeout, 'sync');
         if (this.state !== 'joined' || life !== this.life) return;
         const v = parseView(reply);
         if (v.gap) {
           this.replaceView(v.view);
           this.ver = v.ver;
+          this.inc = v.inc;
         } else this.applyChanges(v.changes);
       } while (this.syncAgain);
     } catch (err) {
@@ -763,19 +837,29 @@ export class Member extends EventEmitter<MemberEvents> {
       if (c.v <= this.ver) continue;
       this.ver = c.v;
       this.viewLoading?.push(c);
+      if (c.t === 'x') {
+        remember(this.handled, c.n);
+        continue;
+      }
       if (c.n.id === this.id) continue;
+      // A life that already departed comes back only with a store restored from older
+      // data; it is not announced again (nor its second departure).
+      const again = c.n.life !== undefined && this.departed.has(c.n.life);
       if (c.t === '+') {
+        if (again) continue;
         this.view.set(c.n.id, c.n);
         this.safeEmit('+node', c.n);
       } else {
-        this.view.delete(c.n.id);
-        this.safeEmit('-node', { ...c.n, reason: c.r ?? 'timeout' });
+        if (this.view.get(c.n.id)?.life === c.n.life) this.view.delete(c.n.id);
+        if (c.n.life !== undefined) remember(this.departed, c.n.life);
+        if (!again) this.safeEmit('-node', { ...c.n, reason: c.r ?? 'timeout' });
       }
     }
   }
 
   /** Replaces the view with `nodes`, announcing the differences (a departure's reason is unknown: 'timeout'). */
-  private replaceView(nodes: NodeInfo[]): void {
+  private replaceView(all: NodeInfo[]): void {
+    const nodes = all.filter((n) => n.life === undefined || !this.departed.has(n.life));
     const next = new Map(nodes.map((n) => [n.id, n]));
     const old = this.view;
     this.view = next;
@@ -785,7 +869,10 @@ export class Member extends EventEmitter<MemberEvents> {
     }
     for (const [id, n] of old) {
       const now = next.get(id);
-      if (id !== this.id && (!now || now.joinedAt !== n.joinedAt)) this.safeEmit('-node', { ...n, reason: 'timeout' });
+      if (id !== this.id && (!now || now.joinedAt !== n.joinedAt)) {
+        if (n.life !== undefined) remember(this.departed, n.life);
+        this.safeEmit('-node', { ...n, reason: 'timeout' });
+      }
     }
     for (const [id, n] of next) {
       const was = old.get(id);
@@ -799,6 +886,9 @@ export class Member extends EventEmitter<MemberEvents> {
       if (this.emitted.has(r.reportId)) continue;
       this.emitted.add(r.reportId);
       this.acks.add(r.reportId);
+      // Handled already (by this member or another) before a restart of the store
+      // brought the report back: acknowledge it again without a second `node down`.
+      if (this.handled.has(r.reportId)) continue;
       this.safeEmit('node down', r.node);
     }
   }
@@ -850,6 +940,17 @@ export class Member extends EventEmitter<MemberEvents> {
     } catch (err) {
       this.fail(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+}
+
+/** Records `key` in a bounded memory of recent facts (oldest dropped first, by age and by count). */
+function remember(memory: Map<string, number>, key: string): void {
+  const now = mono();
+  memory.delete(key);
+  memory.set(key, now);
+  for (const [k, t] of memory) {
+    if (memory.size <= MEMORY_MAX && now - t < MEMORY_MS) break;
+    memory.delete(k);
   }
 }
 

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import ms from 'ms';
 import { OptionRangeError, OptionTypeError } from './errors.js';
+import { type Layout, type LayoutName, type ResolvedLayout, layoutKey, resolveLayout } from './snowflake.js';
 
 /** A duration: a number of milliseconds, or an `ms` string such as `"500ms"` or `"3s"`. */
 export type Duration = number | string;
@@ -65,6 +66,19 @@ export interface JoinOptions {
   durability?: DurabilityOptions;
   /** Rejoin by itself after `lost`. Default `true`. */
   rejoin?: boolean;
+  /**
+   * B, the group's bound: how far ahead of Redis `TIME` any holder may reserve IDs, and
+   * how far above Redis `TIME` every lease starts after a fresh start of the store (a
+   * new group, a wipe, a restart, a failover). At least `clockSkew + timeout`, which is
+   * the default. Recorded with the group: every member that holds shards must use the
+   * same value (set it explicitly when members' timeouts differ).
+   */
+  horizon?: Duration;
+  /**
+   * The layout and epoch of the group's Snowflake IDs. Recorded with the group: every
+   * member that holds shards must use the same. Default `{ layout: 'twitter', epoch: 2024-01-01Z }`.
+   */
+  snowflake?: { layout?: LayoutName | Layout; epoch?: Date | number | string };
 }
 
 /** Options after defaults and validation; all durations in ms. */
@@ -81,6 +95,14 @@ export interface ResolvedOptions {
   clockSkew: number;
   durability: { replicas: number; timeout: number } | null;
   rejoin: boolean;
+  /** B, in ms. */
+  horizon: number;
+  /** The group's Snowflake layout, when it uses shards. */
+  layout: ResolvedLayout | null;
+  /** The `snowflake` option as given. */
+  snowflake: { layout?: LayoutName | Layout; epoch?: Date | number | string } | undefined;
+  /** The layout as recorded with the group ('' without shards). */
+  layoutKey: string;
 }
 
 const KNOWN = [
@@ -95,6 +117,8 @@ const KNOWN = [
   'clockSkew',
   'durability',
   'rejoin',
+  'horizon',
+  'snowflake',
 ] as const;
 
 export const LIMITS = {
@@ -264,6 +288,21 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     throw new OptionRangeError('durability', o.durability, 'unset with a Redis Cluster client (supported with standalone and Sentinel)');
   }
   if (o.rejoin !== undefined && typeof o.rejoin !== 'boolean') throw new OptionTypeError('rejoin', o.rejoin, 'a boolean');
+  const horizon = o.horizon === undefined ? clockSkew + timeout : parseDuration('horizon', o.horizon, 1, LIMITS.maxTimeout + LIMITS.maxClockSkew);
+  if (horizon < clockSkew + timeout) {
+    throw new OptionRangeError('horizon', o.horizon, `a duration of at least clockSkew + timeout (${clockSkew + timeout} ms)`);
+  }
+  let layout: ResolvedLayout | null = null;
+  if (o.snowflake !== undefined) {
+    if (!isPlainObject(o.snowflake)) throw new OptionTypeError('snowflake', o.snowflake, '{ layout, epoch }');
+    rejectUnknown(o.snowflake, ['layout', 'epoch'], 'snowflake');
+  }
+  if (shards) {
+    layout = resolveLayout(o.snowflake?.layout, o.snowflake?.epoch);
+    if (shards.max > 2 ** layout.workerBits - 1) {
+      throw new OptionRangeError('snowflake.layout.workerBits', layout.workerBits, `enough worker bits for shards up to ${shards.max}`);
+    }
+  }
 
   return {
     redis,
@@ -278,5 +317,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     clockSkew,
     durability,
     rejoin: o.rejoin ?? true,
+    horizon,
+    layout,
+    layoutKey: layout ? layoutKey(layout) : '',
+    snowflake: o.snowflake,
   };
 }

@@ -64,13 +64,10 @@ export interface Report {
   readonly node: NodeInfo;
 }
 
-/** A change entry of the group log. */
-export interface Change {
-  readonly v: number;
-  readonly t: '+' | '-';
-  readonly r?: 'left' | 'timeout';
-  readonly n: NodeInfo;
-}
+/** A change entry of the group log: a member joined (+), left or died (-), or a report was handled (x). */
+export type Change =
+  | { readonly v: number; readonly i: number; readonly t: '+' | '-'; readonly r?: 'left' | 'timeout'; readonly n: NodeInfo }
+  | { readonly v: number; readonly i: number; readonly t: 'x'; readonly n: string };
 
 function reports(reply: Reply, at: number): { list: Report[]; next: number } {
   const n = int(reply[at]);
@@ -88,6 +85,16 @@ function jsonList<T>(reply: Reply, at: number): { list: T[]; next: number } {
   return { list, next: at + 1 + n };
 }
 
+/** Changes, or (after a gap) the whole live view, from `reply[at]` on. */
+function changesOrView(reply: Reply, gap: boolean, at: number): { changes: Change[]; view: NodeInfo[]; next: number } {
+  if (gap) {
+    const v = jsonList<NodeInfo>(reply, at);
+    return { changes: [], view: v.list, next: v.next };
+  }
+  const c = jsonList<Change>(reply, at);
+  return { changes: c.list, view: [], next: c.next };
+}
+
 export interface JoinArgs {
   nodeId: string;
   life: string;
@@ -99,9 +106,10 @@ export interface JoinArgs {
   knownHorizon: number;
   quarantine: number;
   proposed: number;
-  cap: number;
+  keep: number;
   reapLimit: number;
   withView: boolean;
+  layout: string;
 }
 
 export type JoinResult =
@@ -110,6 +118,7 @@ export type JoinResult =
       now: number;
       created: string;
       ver: number;
+      inc: number;
       horizon: number;
       shard: number;
       floor: number;
@@ -120,10 +129,14 @@ export type JoinResult =
     }
   | { ok: false; code: 'duplicate'; inMs: number; expiry: number }
   | { ok: false; code: 'exhausted'; retryInMs: number | undefined }
-  | { ok: false; code: 'range'; lo: number; hi: number };
+  | { ok: false; code: 'config'; option: string; groupValue: string }
+  | { ok: false; code: 'eviction'; policy: string };
 
 export function joinArgs(keys: GroupKeys, a: JoinArgs): (string | number)[] {
-  return [a.nodeId, a.life, a.metaJson, a.ttl, a.lo, a.hi, a.horizon, a.knownHorizon, a.quarantine, Math.floor(a.proposed), keys.channel, a.cap, a.reapLimit, a.withView ? '1' : '0'];
+  return [
+    a.nodeId, a.life, a.metaJson, a.ttl, a.lo, a.hi, a.horizon, a.knownHorizon, a.quarantine, Math.floor(a.proposed),
+    keys.channel, Math.ceil(a.keep), a.reapLimit, a.withView ? '1' : '0', a.layout,
+  ];
 }
 
 export function parseJoin(reply: Reply): JoinResult {
@@ -133,20 +146,22 @@ export function parseJoin(reply: Reply): JoinResult {
     const inMs = int(reply[1]);
     return { ok: false, code: 'exhausted', retryInMs: inMs < 0 ? undefined : inMs };
   }
-  if (code === -3) return { ok: false, code: 'range', lo: int(reply[1]), hi: int(reply[2]) };
+  if (code === -3) return { ok: false, code: 'config', option: str(reply[1]), groupValue: str(reply[2]) };
+  if (code === -6) return { ok: false, code: 'eviction', policy: str(reply[1]) };
   if (code !== 1) throw new Error(`unexpected join reply ${JSON.stringify(reply)}`);
-  const reps = reports(reply, 9);
+  const reps = reports(reply, 10);
   const view = jsonList<NodeInfo>(reply, reps.next);
   return {
     ok: true,
     now: int(reply[1]),
     created: str(reply[2]),
     ver: int(reply[3]),
-    horizon: int(reply[4]),
-    shard: int(reply[5]),
-    floor: int(reply[6]),
-    reservation: int(reply[7]),
-    fence: int(reply[8]),
+    inc: int(reply[4]),
+    horizon: int(reply[5]),
+    shard: int(reply[6]),
+    floor: int(reply[7]),
+    reservation: int(reply[8]),
+    fence: int(reply[9]),
     reports: reps.list,
     view: view.list,
   };
@@ -157,21 +172,37 @@ export interface BeatArgs {
   life: string;
   ttl: number;
   created: string;
+  inc: number;
   ver: number;
   proposed: number;
-  horizon: number;
+  knownHorizon: number;
   quarantine: number;
-  cap: number;
   reapLimit: number;
   acks: readonly string[];
 }
 
 export type BeatResult =
-  | { ok: true; now: number; reservation: number; ver: number; horizon: number; gap: boolean; changes: Change[]; view: NodeInfo[]; reports: Report[] }
+  | {
+      ok: true;
+      now: number;
+      reservation: number;
+      floor: number;
+      fence: number;
+      ver: number;
+      inc: number;
+      horizon: number;
+      gap: boolean;
+      changes: Change[];
+      view: NodeInfo[];
+      reports: Report[];
+    }
   | { ok: false; code: 'gone' | 'expired' | 'wiped' };
 
 export function beatArgs(keys: GroupKeys, a: BeatArgs): (string | number)[] {
-  return [a.nodeId, a.life, a.ttl, a.created, a.ver, Math.floor(a.proposed), a.horizon, a.quarantine, keys.channel, a.cap, a.reapLimit, a.acks.length, ...a.acks];
+  return [
+    a.nodeId, a.life, a.ttl, a.created, a.inc, a.ver, Math.floor(a.proposed), a.knownHorizon, a.quarantine,
+    keys.channel, a.reapLimit, a.acks.length, ...a.acks,
+  ];
 }
 
 export function parseBeat(reply: Reply): BeatResult {
@@ -179,44 +210,47 @@ export function parseBeat(reply: Reply): BeatResult {
   if (code === -5) return { ok: false, code: 'wiped' };
   if (code === -4) return { ok: false, code: str(reply[1]) === 'expired' ? 'expired' : 'gone' };
   if (code !== 1) throw new Error(`unexpected beat reply ${JSON.stringify(reply)}`);
-  const gap = int(reply[5]) === 1;
-  const items = gap ? jsonList<NodeInfo>(reply, 6) : jsonList<Change>(reply, 6);
+  const gap = int(reply[8]) === 1;
+  const items = changesOrView(reply, gap, 9);
   const reps = reports(reply, items.next);
   return {
     ok: true,
     now: int(reply[1]),
     reservation: int(reply[2]),
-    ver: int(reply[3]),
-    horizon: int(reply[4]),
+    floor: int(reply[3]),
+    fence: int(reply[4]),
+    ver: int(reply[5]),
+    inc: int(reply[6]),
+    horizon: int(reply[7]),
     gap,
-    changes: gap ? [] : (items.list as Change[]),
-    view: gap ? (items.list as NodeInfo[]) : [],
+    changes: items.changes,
+    view: items.view,
     reports: reps.list,
   };
 }
 
-export function leaveArgs(keys: GroupKeys, nodeId: string, life: string, quarantine: number, cap: number, acks: readonly string[]): (string | number)[] {
-  return [nodeId, life, quarantine, keys.channel, cap, acks.length, ...acks];
+export function leaveArgs(keys: GroupKeys, nodeId: string, life: string, quarantine: number, knownHorizon: number, acks: readonly string[]): (string | number)[] {
+  return [nodeId, life, quarantine, keys.channel, knownHorizon, acks.length, ...acks];
+}
+
+/** Arguments of the view script: the whole live view, or the changes after (inc, ver). */
+export function viewArgs(since?: { inc: number; ver: number }): (string | number)[] {
+  return since ? [since.inc, since.ver] : ['', 0];
 }
 
 export interface ViewResult {
   now: number;
   ver: number;
+  inc: number;
   gap: boolean;
   changes: Change[];
   view: NodeInfo[];
 }
 
 export function parseView(reply: Reply): ViewResult {
-  const gap = int(reply[2]) === 1;
-  const items = gap ? jsonList<NodeInfo>(reply, 3) : jsonList<Change>(reply, 3);
-  return {
-    now: int(reply[0]),
-    ver: int(reply[1]),
-    gap,
-    changes: gap ? [] : (items.list as Change[]),
-    view: gap ? (items.list as NodeInfo[]) : [],
-  };
+  const gap = int(reply[3]) === 1;
+  const items = changesOrView(reply, gap, 4);
+  return { now: int(reply[0]), ver: int(reply[1]), inc: int(reply[2]), gap, changes: items.changes, view: items.view };
 }
 
 export const SCRIPTS = lua;

@@ -132,6 +132,11 @@ export function resolveLayout(layout: unknown = 'twitter', epoch?: unknown): Res
   return { timeBits, workerBits, sequenceBits, unitMs, epochMs, endMs };
 }
 
+/** The text a group records for a layout: members that hold shards must agree on it. */
+export function layoutKey(l: ResolvedLayout): string {
+  return `${l.timeBits}/${l.workerBits}/${l.sequenceBits}/${l.unitMs}ms@${new Date(l.epochMs).toISOString()}`;
+}
+
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const INTERNAL = Symbol('muster.internal');
 
@@ -174,9 +179,11 @@ export class Snowflake {
   private worker = -1;
   private wBig = 0n;
   private deadline: number; // mono ms until which minting is allowed
-  private ahead = 0; // ms the lease lets the generator run ahead of its clock
+  private cap: number; // the highest unit the lease's reservation covers (maxT when unbound)
+  private lead = 0; // ms the lease's floor put the generator ahead of its clock
   private refuse: () => Error = () => new LeaseExpiredError();
   private waitLease: ((signal?: AbortSignal) => Promise<void>) | null = null;
+  private onLimit: (() => void) | null = null;
 
   constructor(options: SnowflakeOptions);
   /** @internal */
@@ -191,6 +198,7 @@ export class Snowflake {
     this.tShift = BigInt(this.layout.workerBits + this.layout.sequenceBits);
     this.clock = clock ?? new Clock();
     this.offset = this.clock.anchor - this.layout.epochMs;
+    this.cap = this.maxT;
     if (internal === INTERNAL) {
       this.deadline = -Infinity;
     } else {
@@ -221,7 +229,7 @@ export class Snowflake {
     if (m < this.deadline) {
       const c = Math.floor((m + this.offset) / this.unitMs);
       if (c > this.last) {
-        if (c <= this.maxT) {
+        if (c <= this.cap) {
           this.last = c;
           this.seq = 0;
           return (this.hi = (BigInt(c) << this.tShift) | this.wBig);
@@ -237,7 +245,7 @@ export class Snowflake {
     for (;;) {
       if (m >= this.deadline) throw this.refuse();
       const c = Math.floor((m + this.offset) / this.unitMs);
-      if (c > this.last && c <= this.maxT) {
+      if (c > this.last && c <= this.cap) {
         this.last = c;
         this.seq = 0;
         return (this.hi = (BigInt(c) << this.tShift) | this.wBig);
@@ -246,12 +254,18 @@ export class Snowflake {
       if (this.last >= this.maxT) {
         throw new MusterError('TIME_EXHAUSTED', `muster: the layout's ${this.layout.timeBits} time bits are used up`);
       }
+      const next = this.last + 1;
+      if (next > this.cap) {
+        // Everything the last renewal reserved is minted: only a renewal can reserve
+        // more (it never reaches beyond Redis TIME + the group's bound).
+        this.onLimit?.();
+        throw new GeneratorStalledError(2, 'the reservation of the shard is used up until the next renewal');
+      }
       // The unit is used up. A lease may let the generator borrow the next unit before
       // its clock reaches it (it holds a shard whose floor lies ahead of the clock),
       // never faster than real time passes.
-      const allowed = m + this.offset + this.ahead;
-      const next = this.last + 1;
-      if (next * this.unitMs <= allowed) {
+      const allowed = m + this.offset + this.lead;
+      if (next * this.unitMs <= allowed || next <= c) {
         this.last = next;
         this.seq = 0;
         return (this.hi = (BigInt(next) << this.tShift) | this.wBig);
@@ -339,7 +353,10 @@ export class Snowflake {
     return this.last < 0 ? -Infinity : this.layout.epochMs + this.last * this.unitMs;
   }
 
-  /** @internal Binds the generator to a new lease: its shard, and the floor to start above. */
+  /**
+   * @internal Binds the generator to a new lease: its shard, and the floor to start
+   * above. Until a renewal says how far it may go, it mints nothing.
+   */
   bindLease(shard: number, floorMs: number, refuse: () => Error): void {
     if (shard > 2 ** this.layout.workerBits - 1) {
       throw new OptionRangeError('layout.workerBits', this.layout.workerBits, `enough bits for shard ${shard}`);
@@ -347,18 +364,28 @@ export class Snowflake {
     this.setWorker(shard);
     const first = Math.floor((floorMs - this.layout.epochMs) / this.unitMs) + 1;
     if (this.last < first - 1) this.last = first - 1;
+    this.offset = this.clock.anchor - this.layout.epochMs;
+    // A floor ahead of the clock lets the generator start there at once; it then runs
+    // ahead of its clock by that much at most, never more.
+    this.lead = Math.max(0, (this.last + 1) * this.unitMs - (performance.now() + this.offset));
+    this.cap = -1;
     this.refuse = refuse;
   }
 
   /**
-   * @internal A renewal counted: mint until mono `deadline`, up to `ahead` ms ahead of
-   * the clock; or refuse (deadline -Infinity) with `refuse()`.
+   * @internal A renewal counted: mint until mono `deadline` and no unit starting after
+   * `limitMs` (ms since 1970, the reservation); or refuse (deadline -Infinity) with `refuse()`.
    */
-  renewLease(deadline: number, ahead: number, refuse: () => Error): void {
+  renewLease(deadline: number, limitMs: number, refuse: () => Error): void {
     this.offset = this.clock.anchor - this.layout.epochMs;
-    this.ahead = Math.max(0, ahead);
+    this.cap = Math.min(this.maxT, Math.floor((limitMs - this.layout.epochMs) / this.unitMs));
     this.deadline = deadline;
     this.refuse = refuse;
+  }
+
+  /** @internal Called when the reservation is used up, so the holder can renew early. */
+  setLimitHandler(onLimit: () => void): void {
+    this.onLimit = onLimit;
   }
 
   /** @internal How a bound generator waits for its lease (nextAsync). */

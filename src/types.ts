@@ -6,6 +6,8 @@ import type { JsonValue } from './options.js';
 export interface NodeInfo {
   /** The member's nodeId. */
   readonly id: string;
+  /** This life of the member: a token that is new at every join (a rejoin after `lost` is a new life). */
+  readonly life: string;
   /** The JSON value it joined with. */
   readonly meta: JsonValue;
   /** Redis time (ms since 1970) when this life of the member joined. */
@@ -30,4 +32,9 @@ export type LostReason =
   | 'wiped';
 
 /** Why a shard lease ended. */
-export type ShardLostReason = LostReason | 'left' | 'renewal-overdue';
+export type ShardLostReason =
+  | LostReason
+  | 'left'
+  | 'renewal-overdue'
+  /** The store restarted or failed over: a new lease on the same shard follows at once, above a new floor. */
+  | 'restarted';

@@ -11,7 +11,9 @@ import { Proc, FIXTURES } from '../helpers/proc.js';
 import { type RedisServer, sleep, startRedis } from '../helpers/redis.js';
 import { decodeId, resolveLayout } from '../../src/index.js';
 
-export const CHAOS_TIMING = { heartbeat: 100, timeout: 500, clockSkew: 2000 } as const;
+// One horizon for every worker (the group records it): at least the slow worker's
+// clockSkew + timeout.
+export const CHAOS_TIMING = { heartbeat: 100, timeout: 500, clockSkew: 2000, horizon: 7000 } as const;
 /** How long a freed shard waits before reuse: timeout + clockSkew. */
 export const QUARANTINE = CHAOS_TIMING.timeout + CHAOS_TIMING.clockSkew;
 
@@ -38,7 +40,7 @@ export interface ChaosContext {
   dir: string;
   workers: Worker[];
   log: (line: string) => void;
-  spawn(name: string, clock?: string, join?: Record<string, unknown>): Worker;
+  spawn(name: string, clock?: string, join?: Record<string, unknown>, minter?: { perTick?: number }): Worker;
   /** Writes a libfaketime-style offset ("+1.5s", "-5s") for the worker's wall clock. */
   setClock(w: Worker, offset: string): void;
 }
@@ -73,7 +75,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     dir,
     workers,
     log,
-    spawn(name, clock = '+0s', joinOverrides = {}) {
+    spawn(name, clock = '+0s', joinOverrides = {}, minter = {}) {
       const file = join(dir, `${name}.bin`);
       const clockFile = join(dir, `${name}.clock`);
       writeFileSync(clockFile, clock);
@@ -86,6 +88,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           join: { redis: redis.url, group: 'chaos', nodeId: name, ...CHAOS_TIMING, shards: { ...options.shards, wait: '120s' }, ...joinOverrides },
           out: file,
           unsafe: options.unsafe ?? false,
+          ...minter,
         },
         { fixture: 'minter.js', env, nodeArgs },
       );

@@ -1,0 +1,89 @@
+// Faults of the store itself, on real processes that mint and keep every ID: a restart
+// that restores an older snapshot (the latest claims gone), and a wipe while the first
+// holder of a new group mints at full rate. Every ID is checked (G2, G3).
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type ChaosResult, holds, runChaos } from './chaos/engine.js';
+import { sleep } from './helpers/redis.js';
+
+const test = suite('store faults');
+const SLOW = { heartbeat: 1000, timeout: 5000 } as const;
+
+function verdict(r: ChaosResult, lines: string[]): string {
+  return JSON.stringify({ ...r, lines }, null, 1);
+}
+
+test('a restart from an older snapshot: a claim made after it is gone, yet no ID repeats', async () => {
+  const lines: string[] = [];
+  let took = false;
+  const r = await runChaos({
+    shards: { min: 0, max: 1 },
+    log: (l) => lines.push(l),
+    scenario: async (ctx) => {
+      const a = ctx.spawn('a', '+0s', SLOW);
+      await a.proc.waitFor((e) => e.e === 'shard', 10_000, 'a holds a shard');
+      await sleep(500);
+      await ctx.redis.client().save(); // the snapshot: a holds shard 0, shard 1 never used
+      ctx.log('SAVE');
+      // b claims shard 1 after the snapshot and mints at full rate; it renews only every second.
+      const b = ctx.spawn('b', '+0s', SLOW, { perTick: 4096 });
+      await b.proc.waitFor((e) => e.e === 'shard', 10_000, 'b holds a shard');
+      await sleep(1500);
+      ctx.log('SIGKILL Redis, restart it from the snapshot');
+      await ctx.redis.stop();
+      await ctx.redis.start();
+      // c comes at once: for the restored store shard 1 was never used.
+      const c = ctx.spawn('c', '+0s', SLOW, { perTick: 4096 });
+      await c.proc.waitFor((e) => e.e === 'shard', 15_000, 'c holds a shard');
+      took = c.proc.events.some((e) => e.e === 'shard' && e.shard === 1);
+      await sleep(2500);
+      ctx.log(`b holds a shard now: ${holds(b)}`);
+    },
+  });
+  const report = verdict(r, lines);
+  assert.ok(took, `c took shard 1, the one b claimed after the snapshot\n${report}`);
+  const b = r.perWorker.find((w) => w.name === 'b')!;
+  const c = r.perWorker.find((w) => w.name === 'c')!;
+  assert.ok(b.ids > 100_000 && c.ids > 10_000, `both minted\n${report}`);
+  assert.is(r.duplicates, 0, `duplicates: ${r.duplicateExamples.join('; ')}\n${report}`);
+  assert.is(r.nonIncreasing, 0, report);
+  assert.is(r.unhandled, 0, report);
+});
+
+test('a wipe while the first holder of a new group mints at full rate: no ID repeats', async () => {
+  const lines: string[] = [];
+  const r = await runChaos({
+    shards: { min: 0, max: 0 },
+    log: (l) => lines.push(l),
+    scenario: async (ctx) => {
+      // The first holder of a new group starts B above Redis time; at full rate it stays
+      // there. It renews every 4 s: after the wipe it mints for seconds before it learns.
+      const LONG = { heartbeat: 4000, timeout: 10_000, horizon: 12_000 };
+      const a = ctx.spawn('a', '+0s', LONG, { perTick: 4096 });
+      await a.proc.waitFor((e) => e.e === 'shard', 10_000, 'a holds the shard');
+      // b waits for the shard, asking every 200 ms.
+      const b = ctx.spawn('b', '+0s', { heartbeat: 200, timeout: 5000, horizon: 12_000 }, { perTick: 4096 });
+      await sleep(2500);
+      // Wipe right after a's heartbeat, so b creates the group anew and takes the shard
+      // while a goes on minting until its next beat.
+      const c = ctx.redis.client();
+      const score = () => c.zscore('muster:{chaos}:members', 'a');
+      const before = await score();
+      for (let i = 0; i < 1000 && (await score()) === before; i++) await sleep(2);
+      ctx.log('FLUSHALL');
+      await c.flushall();
+      await b.proc.waitFor((e) => e.e === 'shard', 15_000, 'b holds the shard');
+      await sleep(4500);
+    },
+  });
+  const report = verdict(r, lines);
+  const a = r.perWorker.find((w) => w.name === 'a')!;
+  const b = r.perWorker.find((w) => w.name === 'b')!;
+  assert.ok(a.ids > 1_000_000 && b.ids > 10_000, `both minted\n${report}`);
+  assert.is(r.duplicates, 0, `duplicates: ${r.duplicateExamples.join('; ')}\n${report}`);
+  assert.is(r.nonIncreasing, 0, report);
+  assert.is(r.unhandled, 0, report);
+});
+
+test.run();
