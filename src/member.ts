@@ -179,6 +179,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** The latest reservation of the lease (ms since 1970). */
   private reservation = -Infinity;
   private lastBeatSend = -Infinity;
+  private beatFailed = false;
   /** Reports handled by any member, and lives that departed: a restarted store may bring them back. */
   private readonly handled = new Map<string, number>();
   private readonly departed = new Map<string, number>();
@@ -216,7 +217,7 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** The shard held now under a valid lease, or undefined. */
   get shard(): number | undefined {
-    return this.current?.isValid() && !this.skewed ? this.current.shard : undefined;
+    return this.current?.isValid() ? this.current.shard : undefined;
   }
 
   /** The current lease, or undefined. */
@@ -557,9 +558,9 @@ export class Member extends EventEmitter<MemberEvents> {
     return this.current !== undefined && !this.current.signal.aborted && this.reservation <= this.current.floor;
   }
 
-  /** The lease can mint: surely valid, the clock not refused, and something reserved above its floor. */
+  /** The lease can mint: surely valid (which includes the clock not refused), and something reserved above its floor. */
   private ready(lease: Lease): boolean {
-    return lease.isValid() && !this.skewed && this.reservation > lease.floor;
+    return lease.isValid() && this.reservation > lease.floor;
   }
 
   private startLease(shard: number, fence: number, floor: number, send: number, genAtSend: number, reservation: number, redisNow: number, counted: boolean): void {
@@ -641,8 +642,9 @@ export class Member extends EventEmitter<MemberEvents> {
 
   private scheduleBeat(): void {
     clearTimeout(this.beatTimer);
-    // Right after a fresh start of the store, renew as soon as Redis time has moved on.
-    const delay = this.needsRoom() ? 3 : this.options.heartbeat;
+    // Right after a fresh start of the store, renew as soon as Redis time has moved on
+    // (not while beats fail: that would only repeat the error).
+    const delay = this.needsRoom() && !this.beatFailed ? 3 : this.options.heartbeat;
     this.beatTimer = setTimeout(() => {
       this.beating = this.beat().finally(() => {
         this.beating = undefined;
@@ -707,9 +709,11 @@ export class Member extends EventEmitter<MemberEvents> {
       res = parseBeat(r.reply);
       counted = r.counted;
     } catch (err) {
+      this.beatFailed = true;
       this.fail(wrap(err, 'heartbeat'));
       return;
     }
+    this.beatFailed = false;
     if (this.state !== 'joined' || life !== this.life) return;
     if (!res.ok) {
       await this.onLost(res.code === 'wiped' ? 'wiped' : res.code);

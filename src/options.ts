@@ -97,8 +97,6 @@ export interface ResolvedOptions {
   rejoin: boolean;
   /** B, in ms. */
   horizon: number;
-  /** The group's Snowflake layout, when it uses shards. */
-  layout: ResolvedLayout | null;
   /** The `snowflake` option as given. */
   snowflake: { layout?: LayoutName | Layout; epoch?: Date | number | string } | undefined;
   /** The layout as recorded with the group ('' without shards). */
@@ -318,7 +316,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     durability,
     rejoin: o.rejoin ?? true,
     horizon,
-    layout,
     layoutKey: layout ? layoutKey(layout) : '',
     snowflake: o.snowflake,
   };

@@ -8,7 +8,7 @@ import { sleep } from './helpers/redis.js';
 
 const test = suite('chaos');
 
-test('5 to 8 workers on 4 shards: kills, pauses, a wiped Redis, clocks ahead and stepped back: no ID twice', async () => {
+test('5 to 9 workers on 4 shards: kills, pauses, a wiped Redis, a restart from an older snapshot, a full-rate worker, clocks ahead and stepped back: no ID twice', async () => {
   const lines: string[] = [];
   const r = await runChaos({ scenario: fixedScenario, shards: { min: 0, max: 3 }, log: (l) => lines.push(l) });
   const report = JSON.stringify({ ...r, lines }, null, 1);

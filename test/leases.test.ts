@@ -9,16 +9,16 @@ import {
   LeaseExpiredError,
   OptionRangeError,
   ShardsExhaustedError,
+  StoreConfigError,
   createMember,
   join,
 } from '../src/index.js';
 import { FAST, Members, until } from './helpers/members.js';
 import { findFaketime } from './chaos/engine.js';
 import { FIXTURES, type Proc, spawnMember } from './helpers/proc.js';
-import { type RedisServer, replicaOnline, sleep, startRedis, useRedis } from './helpers/redis.js';
+import { type RedisServer, replicaOnline, sleep, startRedis, tempDir, useRedis } from './helpers/redis.js';
 import { join as pathJoin } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 
 const test = suite<{ redis: RedisServer; members: Members; group: string }>('leases');
 let n = 0;
@@ -240,26 +240,48 @@ test('durability: a renewal counts only once a replica has it', async ({ group }
   }
 });
 
-test('a host whose clock is far ahead of Redis TIME gets a lease but mints nothing, and says why', async ({ redis, group }) => {
-  const dir = mkdtempSync(pathJoin(tmpdir(), 'muster-clock-'));
-  const clockFile = pathJoin(dir, 'clock');
-  writeFileSync(clockFile, '+10s');
-  const faketime = findFaketime();
-  const env = faketime
-    ? { LD_PRELOAD: faketime, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_CACHE_DURATION: '1', DONT_FAKE_MONOTONIC: '1' }
-    : { FAKE_CLOCK_FILE: clockFile };
-  const p: Proc = await spawnMember(
-    { redis: redis.url, group, nodeId: 'ahead', ...FAST, clockSkew: 1000 },
-    { env, nodeArgs: faketime ? [] : ['--import', pathJoin(FIXTURES, 'fake-clock.js')] },
-  );
+// +3.5 s is the first holder of a new group, whose floor lies B ahead of Redis time:
+// the clock must be refused all the same (it once was not).
+for (const offset of ['+10s', '+3.5s']) {
+  test(`a host whose clock is ${offset} ahead of Redis TIME gets a lease but mints nothing, and says why`, async ({ redis, group }) => {
+    const dir = tempDir('muster-clock-');
+    const clockFile = pathJoin(dir, 'clock');
+    writeFileSync(clockFile, offset);
+    const faketime = findFaketime();
+    const env = faketime
+      ? { LD_PRELOAD: faketime, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_CACHE_DURATION: '1', DONT_FAKE_MONOTONIC: '1' }
+      : { FAKE_CLOCK_FILE: clockFile };
+    const p: Proc = await spawnMember(
+      { redis: redis.url, group, nodeId: 'ahead', ...FAST, clockSkew: 1000 },
+      { env, nodeArgs: faketime ? [] : ['--import', pathJoin(FIXTURES, 'fake-clock.js')] },
+    );
+    try {
+      const err = await p.waitFor((e) => e.e === 'error' && e.code === 'CLOCK_SKEW', 3000, 'a CLOCK_SKEW error event');
+      assert.match(String(err.message), /ahead of Redis TIME/);
+      p.send('mint');
+      const r = await p.waitFor((e) => e.e === 'mint', 3000, 'mint result');
+      assert.is(r.code, 'CLOCK_SKEW', JSON.stringify(r));
+      p.send('state');
+      const st = await p.waitFor((e) => e.e === 'state', 3000, 'state');
+      assert.is(st.shard, undefined, 'member.shard is undefined while the clock is refused');
+      assert.is(st.valid, false, 'lease.isValid() is false while the clock is refused');
+      assert.not.ok(p.events.some((e) => e.e === 'shard'), 'no shard event');
+    } finally {
+      await p.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('a Redis that may evict keys is refused with StoreConfigError, nothing written', async ({ group }) => {
+  const r = await startRedis({ args: ['--maxmemory', '100mb', '--maxmemory-policy', 'allkeys-lru'] });
   try {
-    const err = await p.waitFor((e) => e.e === 'error' && e.code === 'CLOCK_SKEW', 3000, 'a CLOCK_SKEW error event');
-    assert.match(String(err.message), /ahead of Redis TIME/);
-    p.send('mint');
-    const r = await p.waitFor((e) => e.e === 'mint', 3000, 'mint result');
-    assert.is(r.code, 'CLOCK_SKEW', JSON.stringify(r));
+    const err = await join({ redis: r.url, group, nodeId: 'e', ...FAST }).catch((e: unknown) => e);
+    assert.instance(err, StoreConfigError);
+    assert.is((err as StoreConfigError).value, 'allkeys-lru');
+    assert.is(await r.client().dbsize(), 0, 'nothing written');
   } finally {
-    await p.kill();
+    await r.stop();
   }
 });
 

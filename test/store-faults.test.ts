@@ -1,17 +1,26 @@
 // Faults of the store itself, on real processes that mint and keep every ID: a restart
-// that restores an older snapshot (the latest claims gone), and a wipe while the first
-// holder of a new group mints at full rate. Every ID is checked (G2, G3).
+// that restores an older snapshot (the latest claims gone), a failover to a replica that
+// lagged, and a wipe while the first holder of a new group mints at full rate. Every ID
+// is checked (G2, G3).
 
+import { type Server, type Socket, createServer, connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ChaosResult, holds, runChaos } from './chaos/engine.js';
-import { sleep } from './helpers/redis.js';
+import { replicaOnline, sleep, startRedis } from './helpers/redis.js';
 
 const test = suite('store faults');
 const SLOW = { heartbeat: 1000, timeout: 5000 } as const;
 
 function verdict(r: ChaosResult, lines: string[]): string {
   return JSON.stringify({ ...r, lines }, null, 1);
+}
+
+/** No ID twice (G2), each worker's IDs increasing (G3), no unhandled rejection. */
+function assertClean(r: ChaosResult, report: string): void {
+  assert.is(r.duplicates, 0, `duplicates: ${r.duplicateExamples.join('; ')}\n${report}`);
+  assert.is(r.nonIncreasing, 0, report);
+  assert.is(r.unhandled, 0, report);
 }
 
 test('a restart from an older snapshot: a claim made after it is gone, yet no ID repeats', async () => {
@@ -46,9 +55,7 @@ test('a restart from an older snapshot: a claim made after it is gone, yet no ID
   const b = r.perWorker.find((w) => w.name === 'b')!;
   const c = r.perWorker.find((w) => w.name === 'c')!;
   assert.ok(b.ids > 100_000 && c.ids > 10_000, `both minted\n${report}`);
-  assert.is(r.duplicates, 0, `duplicates: ${r.duplicateExamples.join('; ')}\n${report}`);
-  assert.is(r.nonIncreasing, 0, report);
-  assert.is(r.unhandled, 0, report);
+  assertClean(r, report);
 });
 
 test('a wipe while the first holder of a new group mints at full rate: no ID repeats', async () => {
@@ -81,9 +88,90 @@ test('a wipe while the first holder of a new group mints at full rate: no ID rep
   const a = r.perWorker.find((w) => w.name === 'a')!;
   const b = r.perWorker.find((w) => w.name === 'b')!;
   assert.ok(a.ids > 1_000_000 && b.ids > 10_000, `both minted\n${report}`);
-  assert.is(r.duplicates, 0, `duplicates: ${r.duplicateExamples.join('; ')}\n${report}`);
-  assert.is(r.nonIncreasing, 0, report);
-  assert.is(r.unhandled, 0, report);
+  assertClean(r, report);
+});
+
+/**
+ * A TCP proxy on a free loopback port whose target can be switched (as a virtual IP
+ * moves in a failover), or cut (`null`: open connections dropped, new ones closed).
+ */
+async function proxy(target: number): Promise<{ port: number; switchTo(port: number | null): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let to: number | null = target;
+  const server: Server = createServer((client) => {
+    if (to === null) return void client.destroy();
+    const upstream = connect(to, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : 0,
+    switchTo(port) {
+      to = port;
+      for (const s of sockets) s.destroy();
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('a failover to a replica that lagged: claims the master took after it are gone, yet no ID repeats', async () => {
+  const lines: string[] = [];
+  const master = await startRedis();
+  // The replica reaches its master through a link the test can cut: what the master
+  // writes after the cut never reaches it (a SIGSTOP would not do: the kernel buffers it).
+  const link = await proxy(master.port);
+  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(link.port)] });
+  const vip = await proxy(master.port);
+  let took = false;
+  try {
+    await replicaOnline(master);
+    const url = `redis://127.0.0.1:${vip.port}`;
+    const r = await runChaos({
+      shards: { min: 0, max: 1 },
+      log: (l) => lines.push(l),
+      scenario: async (ctx) => {
+        const a = ctx.spawn('a', '+0s', { ...SLOW, redis: url });
+        await a.proc.waitFor((e) => e.e === 'shard', 10_000, 'a holds a shard');
+        await sleep(500);
+        ctx.log('cut the replication link: the replica lags from now on');
+        link.switchTo(null);
+        const b = ctx.spawn('b', '+0s', { ...SLOW, redis: url }, { perTick: 4096 });
+        await b.proc.waitFor((e) => e.e === 'shard', 10_000, 'b holds a shard');
+        await sleep(1500);
+        ctx.log('SIGKILL the master; the replica is promoted and the address moves to it');
+        await master.stop();
+        const rc = replica.client();
+        await rc.call('REPLICAOF', 'NO', 'ONE');
+        vip.switchTo(replica.port);
+        const c = ctx.spawn('c', '+0s', { ...SLOW, redis: url }, { perTick: 4096 });
+        await c.proc.waitFor((e) => e.e === 'shard', 15_000, 'c holds a shard');
+        took = c.proc.events.some((e) => e.e === 'shard' && e.shard === 1);
+        await sleep(2500);
+      },
+    });
+    const report = verdict(r, lines);
+    assert.ok(took, `c took shard 1, the one b claimed while the replica lagged\n${report}`);
+    const b = r.perWorker.find((w) => w.name === 'b')!;
+    const c = r.perWorker.find((w) => w.name === 'c')!;
+    assert.ok(b.ids > 100_000 && c.ids > 10_000, `both minted\n${report}`);
+    assertClean(r, report);
+  } finally {
+    await vip.close();
+    await link.close();
+    await replica.stop();
+    await master.stop();
+  }
 });
 
 test.run();

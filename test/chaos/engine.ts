@@ -1,14 +1,13 @@
 // The chaos run: worker processes mint IDs continuously on a small shard range while
 // they are killed, frozen past their timeout, started with clocks ahead, have their
-// clocks stepped back, and Redis restarts with its data gone. Every ID minted is kept
+// clocks stepped back, and Redis restarts with its data gone or from an older snapshot. Every ID minted is kept
 // and checked: no duplicates (G1, G2), each worker's IDs strictly increase (G3).
 
-import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Proc, FIXTURES } from '../helpers/proc.js';
-import { type RedisServer, sleep, startRedis } from '../helpers/redis.js';
+import { type RedisServer, sleep, startRedis, tempDir } from '../helpers/redis.js';
 import { decodeId, resolveLayout } from '../../src/index.js';
 
 // One horizon for every worker (the group records it): at least the slow worker's
@@ -67,7 +66,7 @@ export interface ChaosResult {
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log ?? (() => undefined);
   const redis = await startRedis();
-  const dir = mkdtempSync(join(tmpdir(), 'muster-chaos-'));
+  const dir = tempDir('muster-chaos-');
   const faketime = findFaketime();
   const workers: Worker[] = [];
   const ctx: ChaosContext = {
@@ -115,7 +114,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (const w of workers) w.proc.signal('SIGKILL');
     await redis.stop();
   }
-  return check(workers, faketime ? 'libfaketime' : 'preload');
+  try {
+    return check(workers, faketime ? 'libfaketime' : 'preload');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function readIds(file: string): BigUint64Array {
@@ -219,6 +222,15 @@ export async function fixedScenario(ctx: ChaosContext): Promise<void> {
   await redis.start();
   await sleep(3000);
   setClock(await aHolder(ctx, [ahead]), '-5s');
+  await sleep(2000);
+  // Redis's ordinary persistence: a snapshot, more claims and renewals, then a restart
+  // that loads the snapshot (a failover to a lagging replica looks the same).
+  await redis.client().save();
+  log('SAVE; a full-rate worker joins; restart Redis from the snapshot 1.5 s later');
+  spawn('w7', '+0s', { heartbeat: 1000, timeout: 5000 }, { perTick: 4096 });
+  await sleep(1500);
+  await redis.stop();
+  await redis.start();
   await sleep(2000);
   log(`SIGKILL ${ahead.name} (the one ahead) and ${k1 === slow ? '' : 'another holder'}; start w6 with its clock 5 s behind`);
   await ahead.proc.kill();

@@ -1,8 +1,11 @@
 // The long chaos run, by hand:  npm run chaos -- --minutes 10 [--seed 42] [--workers 6]
 // Random faults every few seconds (kill and replace, freeze past the timeout, freeze
-// shorter, wipe Redis, step a clock back, replace with a clock ahead or behind), then
+// shorter, wipe Redis, restart it from an older snapshot, step a clock back, replace
+// with a clock ahead or behind, or with a worker minting at full rate), then
 // the same checks as the test: no ID twice, each worker's IDs strictly increasing.
 
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { CHAOS_TIMING, QUARANTINE, aHolder, runChaos } from './engine.js';
 import { sleep } from '../helpers/redis.js';
 
@@ -31,7 +34,7 @@ const result = await runChaos({
     while (Date.now() < end) {
       await sleep(2000 + rand() * 3000);
       const alive = ctx.workers.filter((w) => w.proc.child.exitCode === null && w.proc.child.signalCode === null);
-      const fault = pick(['kill', 'kill', 'freeze-long', 'freeze-short', 'wipe', 'step', 'slow-replace']);
+      const fault = pick(['kill', 'kill', 'freeze-long', 'freeze-short', 'wipe', 'snapshot', 'step', 'slow-replace', 'fast-replace']);
       try {
         const w = await aHolder(ctx);
         switch (fault) {
@@ -57,9 +60,21 @@ const result = await runChaos({
           case 'wipe':
             log('restart Redis with its data gone');
             await ctx.redis.stop();
+            rmSync(join(ctx.redis.dir, 'dump.rdb'), { force: true });
             await sleep(rand() * 1000);
             await ctx.redis.start();
             break;
+          case 'snapshot': {
+            // Redis's ordinary persistence: the restart loads a snapshot that lacks the
+            // latest claims and renewals (a failover to a lagging replica looks the same).
+            await ctx.redis.client().save();
+            const later = 500 + rand() * 3000;
+            log(`SAVE; SIGKILL Redis ${Math.round(later)} ms later and restart it from that snapshot`);
+            await sleep(later);
+            await ctx.redis.stop();
+            await ctx.redis.start();
+            break;
+          }
           case 'step':
             ctx.setClock(w, pick(['-5s', '-2s', '+1s', '+0s']));
             break;
@@ -69,6 +84,11 @@ const result = await runChaos({
               await w.proc.kill();
               ctx.spawn(name(), '+0s', { heartbeat: 1000, timeout: 5000 });
             }
+            break;
+          case 'fast-replace':
+            log(`SIGKILL ${w.name}; a replacement that mints at full rate and heartbeats slowly`);
+            await w.proc.kill();
+            ctx.spawn(name(), '+0s', { heartbeat: 1000, timeout: 5000 }, { perTick: 4096 });
             break;
         }
       } catch (err) {

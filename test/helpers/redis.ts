@@ -21,6 +21,18 @@ process.on('exit', () => {
   }
   for (const d of folders) rmSync(d, { recursive: true, force: true });
 });
+// SIGTERM and SIGINT end the process without 'exit' handlers unless someone listens:
+// exit properly, so the servers and members started here are stopped too.
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => process.exit(sig === 'SIGTERM' ? 143 : 130));
+}
+
+/** A fresh temporary folder, removed when the test process exits (or earlier by the caller). */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  folders.add(dir);
+  return dir;
+}
 
 /** Tracks a child process so it is killed when the test process exits. */
 export function track(child: ChildProcess): ChildProcess {
