@@ -333,6 +333,9 @@ export class Member extends EventEmitter<MemberEvents> {
       throw new OptionRangeError('layout', options.layout ?? options.epoch, `the layout and epoch given to join() as \`snowflake\` (${this.options.layoutKey})`);
     }
     if (this.gen) return this.gen;
+    if (shards.max > 2 ** gen.layout.workerBits - 1) {
+      throw new OptionRangeError('layout.workerBits', gen.layout.workerBits, `enough bits for shards up to ${shards.max}`);
+    }
     gen.setLeaseWaiter((signal) => this.waitForLease(signal));
     gen.setLimitHandler(() => this.renewEarly());
     this.gen = gen;

@@ -296,10 +296,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     rejectUnknown(o.snowflake, ['layout', 'epoch'], 'snowflake');
   }
   if (shards) {
+    // A range wider than the layout's worker bits is refused by member.snowflake(), not
+    // here: a member may use its shard without minting Snowflake IDs.
     layout = resolveLayout(o.snowflake?.layout, o.snowflake?.epoch);
-    if (shards.max > 2 ** layout.workerBits - 1) {
-      throw new OptionRangeError('snowflake.layout.workerBits', layout.workerBits, `enough worker bits for shards up to ${shards.max}`);
-    }
   }
 
   return {

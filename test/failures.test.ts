@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RedisError, createMember } from '../src/index.js';
 import { type Ev, type Proc, killAll, spawnMember } from './helpers/proc.js';
-import { type RedisServer, sleep, useRedis } from './helpers/redis.js';
+import { type RedisServer, sleep, startRedis, useRedis } from './helpers/redis.js';
 
 const T = { heartbeat: 100, timeout: 600 };
 // Process start-up, event-loop lag under load and the time a line takes to reach us.
@@ -168,6 +168,35 @@ test('Redis flapping: callers get rejected promises, the member gets error event
     process.off('unhandledRejection', onUnhandled);
   }
   assert.equal(unhandled, []);
+});
+
+test('Redis restarted from a snapshot taken before a death was handled: no second node down, no live member reported', async (ctx) => {
+  // A server of its own: the snapshot and restart must not touch the other tests' groups.
+  const redis = await startRedis();
+  try {
+    const [a, b, c] = (await spawnAll({ ...ctx, redis }, ['a', 'b', 'c'])) as [Proc, Proc, Proc];
+    await a.waitFor(is('+node', 'c'), 3000, 'a sees c');
+    await b.waitFor(is('+node', 'c'), 3000, 'b sees c');
+    await redis.client().save(); // c alive in the snapshot
+    await c.kill();
+    const downs = () => [a, b].reduce((k, p) => k + p.count(is('node down', 'c')), 0);
+    for (let i = 0; i < 100 && downs() === 0; i++) await sleep(20);
+    assert.is(downs(), 1, 'one survivor handled c');
+    await sleep(T.heartbeat * 4); // its acknowledgement went out with a heartbeat
+    // The restart brings c back (alive, unhandled), and a and b with expiries long past.
+    await redis.stop();
+    await redis.start();
+    await sleep(T.timeout * 3 + MARGIN);
+    assert.is(downs(), 1, 'c handled once, not again after the restore');
+    for (const [p, other] of [[a, 'b'], [b, 'a']] as const) {
+      assert.is(p.count(is('node down', other)), 0, `no node down for live ${other}`);
+      assert.is(p.count(is('lost')), 0, 'the live members were not reaped');
+      assert.is(p.count(is('-node', 'c')), 1, 'one -node for c');
+    }
+  } finally {
+    await killAll(ctx.procs);
+    await redis.stop();
+  }
 });
 
 test('graceful leave from another process: -node left, no node down', async (ctx) => {

@@ -100,11 +100,10 @@ test('another shard range than the group uses is refused with GroupConfigError, 
   assert.equal(await redis.client().hgetall(`muster:{${group}}:nodes`), before);
 });
 
-test('the generator fits the range: too few worker bits is an OptionRangeError; no shards, no snowflake', async ({ members }) => {
-  assert.throws(
-    () => createMember({ nodeId: 'a', shards: { min: 0, max: 1023 }, snowflake: { layout: { timeBits: 41, workerBits: 8, sequenceBits: 14 } } }),
-    (e: unknown) => (e as OptionRangeError).option === 'snowflake.layout.workerBits',
-  );
+test('the generator fits the range: too few worker bits is an OptionRangeError; no shards, no snowflake', async ({ members, group }) => {
+  const narrow = await members.join({ group: `${group}-narrow`, nodeId: 'n', shards: { min: 0, max: 1023 }, snowflake: { layout: { timeBits: 41, workerBits: 8, sequenceBits: 14 } } });
+  assert.throws(() => narrow.member.snowflake(), (e: unknown) => (e as OptionRangeError).option === 'layout.workerBits');
+  await narrow.member.leave();
   const a = await members.join({ nodeId: 'a', shards: { min: 0, max: 1023 } });
   // The generator uses the group's layout: another one is refused (IDs of two layouts can collide).
   assert.throws(() => a.member.snowflake({ layout: 'sonyflake' }), (e: unknown) => (e as OptionRangeError).option === 'layout');

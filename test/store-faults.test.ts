@@ -7,13 +7,23 @@ import { type Server, type Socket, createServer, connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ChaosResult, holds, runChaos } from './chaos/engine.js';
+import type { Redis } from 'ioredis';
 import { replicaOnline, sleep, startRedis } from './helpers/redis.js';
 
 const test = suite('store faults');
 const SLOW = { heartbeat: 1000, timeout: 5000 } as const;
+/** A joiner that asks for a shard every 200 ms while all are taken. */
+const FAST_ASKER = { heartbeat: 200, timeout: 5000 } as const;
 
 function verdict(r: ChaosResult, lines: string[]): string {
   return JSON.stringify({ ...r, lines }, null, 1);
+}
+
+/** Resolves right after member `id`'s next heartbeat reached Redis (its expiry moved). */
+async function afterBeat(c: Redis, id: string): Promise<void> {
+  const score = () => c.zscore('muster:{chaos}:members', id);
+  const before = await score();
+  for (let i = 0; i < 2000 && (await score()) === before; i++) await sleep(2);
 }
 
 /** No ID twice (G2), each worker's IDs increasing (G3), no unhandled rejection. */
@@ -38,12 +48,15 @@ test('a restart from an older snapshot: a claim made after it is gone, yet no ID
       // b claims shard 1 after the snapshot and mints at full rate; it renews only every second.
       const b = ctx.spawn('b', '+0s', SLOW, { perTick: 4096 });
       await b.proc.waitFor((e) => e.e === 'shard', 10_000, 'b holds a shard');
+      // c waits for a shard, asking every 200 ms.
+      const c = ctx.spawn('c', '+0s', FAST_ASKER, { perTick: 4096 });
       await sleep(1500);
+      // Right after b's heartbeat, so c asks before b learns that its claim is gone.
+      await afterBeat(ctx.redis.client(), 'b');
       ctx.log('SIGKILL Redis, restart it from the snapshot');
       await ctx.redis.stop();
       await ctx.redis.start();
-      // c comes at once: for the restored store shard 1 was never used.
-      const c = ctx.spawn('c', '+0s', SLOW, { perTick: 4096 });
+      // For the restored store shard 1 was never used: c takes it at once.
       await c.proc.waitFor((e) => e.e === 'shard', 15_000, 'c holds a shard');
       took = c.proc.events.some((e) => e.e === 'shard' && e.shard === 1);
       await sleep(2500);
@@ -75,9 +88,7 @@ test('a wipe while the first holder of a new group mints at full rate: no ID rep
       // Wipe right after a's heartbeat, so b creates the group anew and takes the shard
       // while a goes on minting until its next beat.
       const c = ctx.redis.client();
-      const score = () => c.zscore('muster:{chaos}:members', 'a');
-      const before = await score();
-      for (let i = 0; i < 1000 && (await score()) === before; i++) await sleep(2);
+      await afterBeat(c, 'a');
       ctx.log('FLUSHALL');
       await c.flushall();
       await b.proc.waitFor((e) => e.e === 'shard', 15_000, 'b holds the shard');
@@ -148,13 +159,14 @@ test('a failover to a replica that lagged: claims the master took after it are g
         link.switchTo(null);
         const b = ctx.spawn('b', '+0s', { ...SLOW, redis: url }, { perTick: 4096 });
         await b.proc.waitFor((e) => e.e === 'shard', 10_000, 'b holds a shard');
+        const c = ctx.spawn('c', '+0s', { ...FAST_ASKER, redis: url }, { perTick: 4096 });
         await sleep(1500);
+        await afterBeat(master.client(), 'b');
         ctx.log('SIGKILL the master; the replica is promoted and the address moves to it');
         await master.stop();
         const rc = replica.client();
         await rc.call('REPLICAOF', 'NO', 'ONE');
         vip.switchTo(replica.port);
-        const c = ctx.spawn('c', '+0s', { ...SLOW, redis: url }, { perTick: 4096 });
         await c.proc.waitFor((e) => e.e === 'shard', 15_000, 'c holds a shard');
         took = c.proc.events.some((e) => e.e === 'shard' && e.shard === 1);
         await sleep(2500);
