@@ -2,7 +2,7 @@
  * A model of muster's lease protocol (lua/*.lua and src/member.ts), checked by spin.
  *
  * Two processes of one group share one shard. Each runs lives that join (claim), beat
- * (renew, re-base, reap), mint and crash; a process that is not scheduled is paused.
+ * (renew, re-base, reap), mint, leave and crash; a process that is not scheduled is paused.
  * Redis TIME advances by itself; each process's wall clock is Redis TIME plus an offset
  * that may be stepped. A fault process takes a snapshot, restarts the store from it (a
  * restart from RDB/AOF that lost the latest writes, or a failover to a lagging replica:
@@ -294,6 +294,16 @@ proctype Proc(byte p) {
        :: else -> break
        od;
        i = 0; r = 0; t = 0
+     }
+
+  /* a graceful leave: the shard goes to quarantine; the process may join again later */
+  :: member && !inflight -> atomic {
+       if
+       :: st.exists && st.created == created && st.owner == life -> st.owner = NONE; st.freeAt = now + Q
+       :: else -> skip
+       fi;
+       member = false; has[p] = false;
+       if :: k + 1 < LPP -> k++; life++ :: else -> skip fi
      }
 
   /* the process crashes: its generator's memory is gone; a new process starts later */
