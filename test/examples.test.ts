@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type RedisServer, track, useRedis } from './helpers/redis.js';
+import { type RedisServer, tempDir, track, useRedis } from './helpers/redis.js';
 
 const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 const test = suite<{ redis: RedisServer }>('examples');
@@ -50,7 +50,8 @@ test('cluster: every forked worker holds its own shard', async ({ redis }) => {
 });
 
 test('local-ids: IDs without Redis', async () => {
-  const { code, out } = await run('local-ids.js', {}).done;
+  // Its pool lives in the temporary folder: point that at one the test removes.
+  const { code, out } = await run('local-ids.js', { TMPDIR: tempDir('muster-tmp-') }).done;
   assert.is(code, 0, out);
   assert.match(out, /a batch of 4096: 4096/, out);
 });
