@@ -3,7 +3,7 @@
 -- reaps expired members, takes acknowledgements of `node down` reports it handled, and
 -- returns its pending reports and the group changes it has not seen yet.
 --
--- KEYS: the seven group keys (see includes/common.lua)
+-- KEYS: the seven group keys (see includes/group.lua)
 -- ARGV[1]  nodeId
 -- ARGV[2]  life token
 -- ARGV[3]  ttl (ms)
@@ -25,7 +25,9 @@
 --     back, or the store restarted); a fence other than the lease's means a new lease
 --   {-4, 'gone' | 'expired'}  this life is not (or no longer) a member; nothing written
 --   {-5}                      the group record is gone or new (Redis lost its data); nothing written
--- @include common.lua
+-- @include group.lua
+-- @include shards.lua
+-- @include membership.lua
 
 local id, life, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local known_inc, known = tonumber(ARGV[5]), tonumber(ARGV[6])

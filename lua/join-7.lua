@@ -4,7 +4,7 @@
 -- anything of the member, reaps expired members (the joiner owns their `node down`
 -- reports, including one for its own previous life), claims a shard and writes the member.
 --
--- KEYS: the seven group keys (see includes/common.lua)
+-- KEYS: the seven group keys (see includes/group.lua)
 -- ARGV[1]  nodeId
 -- ARGV[2]  life token (unique per join)
 -- ARGV[3]  meta, as JSON text
@@ -25,12 +25,14 @@
 --   {1, now, created, ver, inc, B, shard (-1 for none), floor, reservation, fence,
 --    nReports, reportId, json, ..., nView, json, ...}   (nView is 0 unless ARGV[14] is '1')
 -- {-1, msUntilExpiry, expiry}   the nodeId is held by an unexpired life; nothing of it is
---                               changed (a restart marker for this life is left, see common.lua)
+--                               changed (a restart marker for this life is left, see includes/membership.lua)
 -- {-2, msUntilAShardIsFree}     (-1 when none is quarantined) every shard taken; only expired
 --                               members were reaped (their reports left to the next beat)
 -- {-3, option, groupValue}      the group uses another shard range, B or layout; nothing written
 -- {-6, policy}                  Redis may evict keys (maxmemory-policy); nothing written
--- @include common.lua
+-- @include group.lua
+-- @include shards.lua
+-- @include membership.lua
 
 local id, life, meta = ARGV[1], ARGV[2], ARGV[3]
 local ttl, lo, hi = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -73,6 +75,23 @@ local function success(shard, floor, reservation, fence)
   return reply
 end
 
+-- The first shard holder records the group's shard range, B and layout; later joiners
+-- must match them (checked above).
+local function record_config(g, lo, hi, hz, lay)
+  if not g.lo then
+    g.lo, g.hi = lo, hi
+    redis.call('HSET', K_GROUP, 'lo', lo, 'hi', hi, 'fresh', lo)
+  end
+  if not g.hz then
+    g.hz = hz
+    redis.call('HSET', K_GROUP, 'hz', num(hz))
+  end
+  if not g.lay then
+    g.lay = lay
+    redis.call('HSET', K_GROUP, 'lay', lay)
+  end
+end
+
 -- An earlier attempt of this very join landed but its reply was lost (a timeout, a
 -- reconnect that replayed it): adopt that record instead of reporting a duplicate.
 local existing = redis.call('HGET', K_NODES, id)
@@ -96,38 +115,11 @@ if score then
   end
 end
 
--- Pick a shard before writing anything: the nodeId's previous one if it is free,
--- then one never used, then the one free the longest.
+-- Pick a shard before writing anything.
 local shard = -1
 if lo >= 0 then
-  if not g.lo then
-    g.lo, g.hi = lo, hi
-    redis.call('HSET', K_GROUP, 'lo', lo, 'hi', hi, 'fresh', lo)
-  end
-  if not g.hz then
-    g.hz = hz
-    redis.call('HSET', K_GROUP, 'hz', num(hz))
-  end
-  if not g.lay then
-    g.lay = lay
-    redis.call('HSET', K_GROUP, 'lay', lay)
-  end
-  local st = redis.call('HGET', K_SHARDS, 'st:' .. id)
-  if st then
-    local avail = redis.call('ZSCORE', K_FREE, st)
-    if avail and tonumber(avail) <= now then shard = tonumber(st) end
-  end
-  if shard < 0 then
-    local fresh = tonumber(redis.call('HGET', K_GROUP, 'fresh'))
-    if fresh <= hi then
-      shard = fresh
-      redis.call('HSET', K_GROUP, 'fresh', fresh + 1)
-    end
-  end
-  if shard < 0 then
-    local f = redis.call('ZRANGEBYSCORE', K_FREE, '-inf', num(now), 'LIMIT', 0, 1)
-    if f[1] then shard = tonumber(f[1]) end
-  end
+  record_config(g, lo, hi, hz, lay)
+  shard = pick_shard(id, hi, now)
   if shard < 0 then
     -- Reap anyway, so that dead holders free their shards for the wait that follows.
     -- The joiner is not a member: their reports go to whichever member beats next.
@@ -157,15 +149,7 @@ reap(g, now, life, quarantine, channel, limit)
 
 local floor, reservation, fence = 0, 0, 0
 if shard >= 0 then
-  if redis.call('ZREM', K_FREE, shard) == 1 then
-    local prev = redis.call('HGET', K_SHARDS, 'by:' .. shard)
-    if prev then
-      redis.call('HDEL', K_SHARDS, 'by:' .. shard)
-      if redis.call('HGET', K_SHARDS, 'st:' .. prev) == tostring(shard) then
-        redis.call('HDEL', K_SHARDS, 'st:' .. prev)
-      end
-    end
-  end
+  take_shard(shard)
   reservation, floor, fence = lease(g, shard, proposed, now, ttl, true)
 end
 

@@ -2,7 +2,7 @@
 -- takes its last acknowledgements and hands any report it still owned to whichever
 -- member beats next.
 --
--- KEYS: the seven group keys (see includes/common.lua)
+-- KEYS: the seven group keys (see includes/group.lua)
 -- ARGV[1] nodeId
 -- ARGV[2] life token
 -- ARGV[3] quarantine (ms)
@@ -12,7 +12,9 @@
 -- ARGV[7..] acknowledged report ids
 --
 -- Reply: {1} when the life was removed; {-4} when it was not a member any more.
--- @include common.lua
+-- @include group.lua
+-- @include shards.lua
+-- @include membership.lua
 
 local id, life, quarantine = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local channel = ARGV[4]

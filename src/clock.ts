@@ -33,3 +33,8 @@ export class Clock {
     return 0;
   }
 }
+
+/** Resolves after `ms` milliseconds (at once for 0 or less). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}

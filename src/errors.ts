@@ -1,6 +1,8 @@
 // Every error muster throws or emits. Each has a stable `code`; option errors are also
 // real TypeError / RangeError instances, and every one of them is `instanceof MusterError`.
 
+import type { NodeInfo } from './types.js';
+
 const BRAND: unique symbol = Symbol.for('muster.error');
 
 /** Renders a received value for an error message without throwing on cycles or BigInt. */
@@ -161,5 +163,24 @@ export class DurabilityError extends MusterError {
 export class MemberClosedError extends MusterError {
   constructor(message = 'muster: this member has left') {
     super('CLOSED', message);
+  }
+}
+
+/**
+ * A `node down` listener's promise was rejected: the cleanup after `node` did not finish.
+ * The report stays with this member and is delivered again after `retryInMs`.
+ */
+export class CleanupError extends MusterError {
+  constructor(
+    /** The dead member the cleanup was for. */
+    readonly node: NodeInfo,
+    /** How many times the cleanup failed so far. */
+    readonly attempt: number,
+    /** When the report is delivered again. */
+    readonly retryInMs: number,
+    cause: unknown,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super('CLEANUP', `muster: the node down cleanup after ${node.id} failed (attempt ${attempt}: ${why}); it runs again in ${retryInMs} ms`, { cause });
   }
 }

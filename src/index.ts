@@ -1,13 +1,21 @@
 // Public exports of muster.
 
-export { join, createMember, Member, Lease } from './member.js';
-export type { MemberEvents, FencedGenerator } from './member.js';
-export { Snowflake, LAYOUTS, DEFAULT_EPOCH, decodeId, encodeId, resolveLayout } from './snowflake.js';
-export type { Layout, LayoutName, SnowflakeOptions, ResolvedLayout, DecodedId } from './snowflake.js';
-export { localSnowflake } from './filepool.js';
-export type { FilePoolOptions, LocalSnowflake } from './filepool.js';
-export type { JoinOptions, ShardOptions, DurabilityOptions, RedisInput, Duration, JsonValue } from './options.js';
-export type { NodeInfo, DepartedNode, LostReason, ShardLostReason } from './types.js';
+export { join, createMember, Member } from './membership/member.js';
+export type { MemberEvents } from './membership/events.js';
+export { group, Group } from './membership/group.js';
+export type { GroupEvents } from './membership/group.js';
+export { Lease } from './shards/lease.js';
+export type { FencedGenerator } from './shards/fencing.js';
+export { Snowflake } from './snowflake/generator.js';
+export type { SnowflakeOptions } from './snowflake/generator.js';
+export { LAYOUTS, DEFAULT_EPOCH, resolveLayout } from './snowflake/layout.js';
+export type { Layout, LayoutName, ResolvedLayout } from './snowflake/layout.js';
+export { decodeId, encodeId } from './snowflake/decode.js';
+export type { DecodedId } from './snowflake/decode.js';
+export { localSnowflake } from './snowflake/filepool.js';
+export type { FilePoolOptions, LocalSnowflake } from './snowflake/filepool.js';
+export type { JoinOptions, GroupOptions, ShardOptions, DurabilityOptions, RedisInput, Duration, JsonValue } from './options.js';
+export type { NodeInfo, DepartedNode, LostReason, ShardLostReason, ShardInfo } from './types.js';
 export {
   MusterError,
   OptionTypeError,
@@ -22,4 +30,5 @@ export {
   DurabilityError,
   MemberClosedError,
   StoreConfigError,
+  CleanupError,
 } from './errors.js';

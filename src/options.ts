@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import ms from 'ms';
 import { OptionRangeError, OptionTypeError } from './errors.js';
-import { type Layout, type LayoutName, type ResolvedLayout, layoutKey, resolveLayout } from './snowflake.js';
+import { type Layout, type LayoutName, type ResolvedLayout, layoutKey, resolveLayout } from './snowflake/layout.js';
 
 /** A duration: a number of milliseconds, or an `ms` string such as `"500ms"` or `"3s"`. */
 export type Duration = number | string;
@@ -249,6 +249,47 @@ function parseDurability(value: unknown): ResolvedOptions['durability'] {
   const replicas = parseInteger('durability.replicas', value.replicas, 1, 64);
   const timeout = parseDuration('durability.timeout', value.timeout, 1, 60_000);
   return { replicas, timeout };
+}
+
+/** Options of {@link group}: where the group is, and how often a watcher catches up. */
+export interface GroupOptions {
+  /** Redis to use. Default: `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`. */
+  redis?: RedisInput;
+  /** Group name. Default `'default'`. */
+  group?: string;
+  /** Prefix of every key. Default `'muster'`. */
+  prefix?: string;
+  /**
+   * While `+node`/`-node` are watched: how often the log is read to catch up on what
+   * Pub/Sub missed (a reconnect, a slow subscriber). Default `'1s'`.
+   */
+  poll?: Duration;
+  /** Time limit of each read. Default `'5s'`. */
+  timeout?: Duration;
+}
+
+/** Group options after defaults and validation. */
+export interface ResolvedGroupOptions {
+  redis: RedisInput;
+  group: string;
+  prefix: string;
+  poll: number;
+  timeout: number;
+}
+
+/** Fills defaults and validates {@link GroupOptions}. */
+export function resolveGroupOptions(input: unknown): ResolvedGroupOptions {
+  if (input === undefined) input = {};
+  if (!isPlainObject(input)) throw new OptionTypeError('options', input, 'an object');
+  rejectUnknown(input, ['redis', 'group', 'prefix', 'poll', 'timeout'], '');
+  const o = input as GroupOptions;
+  return {
+    redis: parseRedis(o.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'),
+    group: parseName('group', o.group ?? 'default', LIMITS.groupChars, true),
+    prefix: parseName('prefix', o.prefix ?? 'muster', LIMITS.prefixChars, true),
+    poll: parseDuration('poll', o.poll ?? 1000, LIMITS.minHeartbeat, LIMITS.maxTimeout),
+    timeout: parseDuration('timeout', o.timeout ?? 5000, 1, LIMITS.maxTimeout),
+  };
 }
 
 /**

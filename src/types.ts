@@ -38,3 +38,23 @@ export type ShardLostReason =
   | 'renewal-overdue'
   /** The store restarted or failed over: a new lease on the same shard follows at once, above a new floor. */
   | 'restarted';
+
+/** One shard of a group, as {@link Group.shards} reads it. */
+export interface ShardInfo {
+  readonly shard: number;
+  /**
+   * `'held'`: a member record names it; `'quarantined'`: freed, and not claimable
+   * before `quarantinedUntil`; `'free'`: claimable.
+   */
+  readonly state: 'held' | 'quarantined' | 'free';
+  /** The holding member life, when held (`expiresAt`: Redis ms its record expires unless it beats). */
+  readonly holder?: { readonly id: string; readonly life: string; readonly expiresAt: number };
+  /** Fencing number of the latest lease on the shard. */
+  readonly fence?: number;
+  /** IDs of the latest lease carry timestamps above this (ms since 1970). */
+  readonly floor?: number;
+  /** How far holders of the shard were allowed to mint so far (ms since 1970). */
+  readonly reservedUntil?: number;
+  /** Redis ms when the quarantine ends, when quarantined. */
+  readonly quarantinedUntil?: number;
+}

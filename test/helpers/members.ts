@@ -36,10 +36,10 @@ export class Members {
 }
 
 /** Polls `pred` every 5 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+export async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const end = performance.now() + timeoutMs;
   while (performance.now() < end) {
-    if (pred()) return true;
+    if (await pred()) return true;
     await new Promise((r) => setTimeout(r, 5));
   }
   return pred();

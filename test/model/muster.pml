@@ -1,5 +1,5 @@
 /*
- * A model of muster's lease protocol (lua/*.lua and src/member.ts), checked by spin.
+ * A model of muster's lease protocol (lua/*.lua and src/membership/, src/shards/), checked by spin.
  *
  * Two processes of one group share one shard. Each runs lives that join (claim), beat
  * (renew, re-base, reap), mint, leave and crash; a process that is not scheduled is paused.
@@ -90,7 +90,7 @@ bool known[NP * NL];       /* process p knows report of life x was handled: know
 bool crashed[NL];
 bool wipedAfter[NL];       /* a wipe came after this life's death: its report may be lost */
 
-/* --- the scripts' shared parts (lua/includes/common.lua) --- */
+/* --- the scripts' shared parts (lua/includes/group.lua, shards.lua, membership.lua) --- */
 
 inline notice_restart() {
   skip;

@@ -19,10 +19,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Clock, mono } from './clock.js';
-import { LeaseExpiredError, OptionTypeError, ShardsExhaustedError } from './errors.js';
-import { parseInteger, rejectUnknown } from './options.js';
-import { type Snowflake, type SnowflakeOptions, boundSnowflake } from './snowflake.js';
+import { Clock, mono } from '../clock.js';
+import { LeaseExpiredError, OptionTypeError, ShardsExhaustedError } from '../errors.js';
+import { parseInteger, rejectUnknown } from '../options.js';
+import { type Snowflake, type SnowflakeOptions, boundSnowflake } from './generator.js';
 
 /** Where and from which range a local generator takes its worker ID. */
 export interface FilePoolOptions {

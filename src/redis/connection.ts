@@ -2,7 +2,7 @@
 // owns; plus the Pub/Sub subscription a member listens to for group changes.
 
 import { Cluster, Redis } from 'ioredis';
-import type { RedisInput } from './options.js';
+import type { RedisInput } from '../options.js';
 
 export type Client = Redis | Cluster;
 

@@ -1,11 +1,11 @@
 // Typed calls of the Lua scripts in lua/, and the only place their raw replies are parsed.
 // Scripts go by SHA; the body is sent only when Redis answers NOSCRIPT.
 
-import * as lua from './generated/lua.js';
-import type { ScriptSource } from './generated/lua.js';
+import * as lua from '../generated/lua.js';
+import type { ScriptSource } from '../generated/lua.js';
 import type { GroupKeys } from './keys.js';
-import type { Client } from './redis.js';
-import type { NodeInfo } from './types.js';
+import type { Client } from './connection.js';
+import type { NodeInfo } from '../types.js';
 
 type Reply = (string | number | null)[];
 
@@ -254,3 +254,35 @@ export function parseView(reply: Reply): ViewResult {
 }
 
 export const SCRIPTS = lua;
+
+/** One shard as the shards script reads it (see {@link ShardInfo} for the public form). */
+export interface ShardRow {
+  shard: number;
+  holderId: string;
+  holderLife: string;
+  holderExpiry: number;
+  fence: number;
+  floor: number;
+  reserved: number;
+  freeAt: number;
+}
+
+export function parseShards(reply: Reply): { now: number; range: { min: number; max: number } | null; rows: ShardRow[] } {
+  const lo = int(reply[1]);
+  const n = int(reply[3]);
+  const rows: ShardRow[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = 4 + 8 * i;
+    rows.push({
+      shard: int(reply[at]),
+      holderId: str(reply[at + 1]),
+      holderLife: str(reply[at + 2]),
+      holderExpiry: int(reply[at + 3]),
+      fence: int(reply[at + 4]),
+      floor: int(reply[at + 5]),
+      reserved: int(reply[at + 6]),
+      freeAt: int(reply[at + 7]),
+    });
+  }
+  return { now: int(reply[0]), range: lo < 0 ? null : { min: lo, max: int(reply[2]) }, rows };
+}

@@ -1,0 +1,170 @@
+// A group read and watched from outside: who is alive, which shards are held, and
+// `+node`/`-node` as they happen, without joining. It sends no heartbeat, never appears
+// among the members, never gets `node down` and writes nothing to the group's keys.
+
+import { EventEmitter } from 'eventemitter3';
+import { MemberClosedError } from '../errors.js';
+import { type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from '../options.js';
+import { withTimeout, wrap } from '../redis/call.js';
+import { type Connection, close, connect } from '../redis/connection.js';
+import { type GroupKeys, groupKeys } from '../redis/keys.js';
+import { SCRIPTS, parseShards, parseView, run, viewArgs } from '../redis/scripts.js';
+import type { DepartedNode, NodeInfo, ShardInfo } from '../types.js';
+import { emitError, emitSafely } from './events.js';
+import { PeerView } from './view.js';
+
+/** Listener signatures of a {@link Group}'s events. */
+export interface GroupEvents {
+  /** A member joined. */
+  '+node': (node: NodeInfo) => void;
+  /** A member left or was reaped as dead; `node.reason` says which. */
+  '-node': (node: DepartedNode) => void;
+  /** A read or the subscription failed. */
+  error: (err: Error) => void;
+}
+
+/**
+ * A read-only view of a group. Create it with {@link group}. Listening for `+node` or
+ * `-node` starts watching (one Pub/Sub subscription, plus a catch-up read every
+ * `poll`); {@link Group.close} stops it.
+ */
+export class Group extends EventEmitter<GroupEvents> {
+  /** The validated options. */
+  readonly options: Readonly<ResolvedGroupOptions>;
+  private readonly keys: GroupKeys;
+  private conn: Connection | undefined;
+  private view: PeerView | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options?: GroupOptions) {
+    super();
+    this.options = resolveGroupOptions(options);
+    this.keys = groupKeys(this.options.prefix, this.options.group);
+  }
+
+  /** The live members of the group, read from Redis. */
+  async nodes(): Promise<NodeInfo[]> {
+    try {
+      return parseView(await this.read(SCRIPTS.view, viewArgs(), 'nodes()')).view;
+    } catch (err) {
+      throw wrap(err, 'nodes()');
+    }
+  }
+
+  /** Every shard ever claimed in the group, by number; shards never claimed are free and not listed. */
+  async shards(): Promise<ShardInfo[]> {
+    let parsed;
+    try {
+      parsed = parseShards(await this.read(SCRIPTS.shards, [], 'shards()'));
+    } catch (err) {
+      throw wrap(err, 'shards()');
+    }
+    const { now, rows } = parsed;
+    return rows.map((r): ShardInfo => {
+      const lease = r.fence >= 0 ? { fence: r.fence, floor: r.floor, reservedUntil: r.reserved } : {};
+      if (r.holderId) return { shard: r.shard, state: 'held', holder: { id: r.holderId, life: r.holderLife, expiresAt: r.holderExpiry }, ...lease };
+      if (r.freeAt > now) return { shard: r.shard, state: 'quarantined', quarantinedUntil: r.freeAt, ...lease };
+      return { shard: r.shard, state: 'free', ...lease };
+    });
+  }
+
+  /** Stops watching and closes a connection muster opened. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.pollTimer);
+    await this.view?.close();
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) await close(conn).catch(() => undefined);
+  }
+
+  override on<T extends EventEmitter.EventNames<GroupEvents>>(event: T, fn: EventEmitter.EventListener<GroupEvents, T>, context?: unknown): this {
+    super.on(event, fn, context);
+    if (event === '+node' || event === '-node') this.watch();
+    return this;
+  }
+
+  override addListener<T extends EventEmitter.EventNames<GroupEvents>>(event: T, fn: EventEmitter.EventListener<GroupEvents, T>, context?: unknown): this {
+    return this.on(event, fn, context);
+  }
+
+  override once<T extends EventEmitter.EventNames<GroupEvents>>(event: T, fn: EventEmitter.EventListener<GroupEvents, T>, context?: unknown): this {
+    super.once(event, fn, context);
+    if (event === '+node' || event === '-node') this.watch();
+    return this;
+  }
+
+  private connection(): Connection {
+    if (this.closed) throw new MemberClosedError('muster: this group view was closed');
+    if (!this.conn) {
+      this.conn = connect(this.options.redis);
+      this.conn.client.on('error', (err: unknown) => this.fail(wrap(err, 'connection')));
+    }
+    return this.conn;
+  }
+
+  private async read(script: typeof SCRIPTS.view, args: (string | number)[], what: string) {
+    return withTimeout(run(this.connection().client, script, this.keys.list, args), this.options.timeout, what);
+  }
+
+  /** Starts watching (once): subscribe, read the live view, then catch up every `poll`. */
+  private watch(): void {
+    if (this.view || this.closed) return;
+    const view: PeerView = new PeerView(undefined, {
+      joined: (n) => this.safeEmit('+node', n),
+      departed: (n) => this.safeEmit('-node', n),
+      handled: () => undefined,
+      fail: (err) => this.fail(err),
+      read: async (since) => parseView(await this.read(SCRIPTS.view, viewArgs(since), since ? 'sync' : 'view')),
+      active: (): boolean => view.isKnown && !this.closed,
+    });
+    this.view = view;
+    const start = async () => {
+      try {
+        await view.listen(this.connection(), this.keys.channel);
+        view.adopt(parseView(await this.read(SCRIPTS.view, viewArgs(), 'view')));
+        // Whatever changed between the read and now comes with the first catch-up.
+        await view.sync();
+      } catch (err) {
+        this.fail(wrap(err, 'watch'));
+      }
+      this.poll();
+    };
+    void start();
+  }
+
+  private poll(): void {
+    if (this.closed) return;
+    this.pollTimer = setTimeout(async () => {
+      const view = this.view;
+      if (!view) return;
+      // Not started yet (the first read failed): start over with a fresh read.
+      if (!view.isKnown) {
+        try {
+          view.adopt(parseView(await this.read(SCRIPTS.view, viewArgs(), 'view')));
+        } catch (err) {
+          this.fail(wrap(err, 'view'));
+        }
+      } else await view.sync();
+      this.poll();
+    }, this.options.poll);
+  }
+
+  private fail(err: Error): void {
+    emitError(this, err);
+  }
+
+  private safeEmit<E extends '+node' | '-node'>(event: E, ...args: Parameters<GroupEvents[E]>): void {
+    emitSafely(this, event, args);
+  }
+}
+
+/**
+ * A read-only view of a group: `nodes()`, `shards()`, and `+node`/`-node` events
+ * without joining. Nothing is written to Redis; close it with `close()`.
+ */
+export function group(options?: GroupOptions): Group {
+  return new Group(options);
+}
