@@ -21,7 +21,9 @@ async function instance(id: string): Promise<Member> {
   const m = await join({ redis: url, group, nodeId: id, heartbeat: '200ms', timeout: '1s', shards: false });
   await redis.sadd(sessionsOf(id), `${id}-session-1`, `${id}-session-2`);
   m.on('node down', async (dead) => {
-    // Exactly one survivor gets here per dead instance.
+    // Exactly one survivor gets here per dead instance. The report is held until this
+    // promise settles: should this instance die midway, another survivor runs it again,
+    // so it only moves what is still there.
     let moved = 0;
     for (const s of await redis.smembers(sessionsOf(dead.id))) moved += await redis.smove(sessionsOf(dead.id), sessionsOf(id), s);
     console.log(`${id}: ${dead.id} is down; adopted ${moved} of its sessions`);
