@@ -140,8 +140,8 @@ export class ClockSkewError extends MusterError {
 
 /** A synchronous `next()` would have to wait longer than one time unit for its clock. */
 export class GeneratorStalledError extends MusterError {
-  constructor(readonly waitMs: number, why: string) {
-    super('STALLED', `muster: the generator must wait about ${Math.ceil(waitMs)} ms (${why}); use nextAsync() to wait`);
+  constructor(readonly waitMs: number, why: string, hint = 'use nextAsync() to wait') {
+    super('STALLED', `muster: the generator must wait about ${Math.ceil(waitMs)} ms (${why}); ${hint}`);
   }
 }
 
@@ -182,5 +182,22 @@ export class CleanupError extends MusterError {
   ) {
     const why = cause instanceof Error ? cause.message : String(cause);
     super('CLEANUP', `muster: the node down cleanup after ${node.id} failed (attempt ${attempt}: ${why}); it runs again in ${retryInMs} ms`, { cause });
+  }
+}
+
+/**
+ * How a connection to Redis failed. `CONNECT`: refused, unknown host, unreachable or
+ * timed out; `AUTH`: wrong or missing credentials; `TLS`: the TLS handshake failed
+ * (often an untrusted certificate); `CONFIG`: the server cannot serve what was asked (a
+ * database it does not have, a database other than 0 on a Cluster); `NOPERM`: the
+ * Redis user lacks a permission muster needs.
+ */
+export type ConnectionFailure = 'CONNECT' | 'AUTH' | 'TLS' | 'CONFIG' | 'NOPERM';
+
+/** Redis could not be used; `code` says why, the message what to do, `cause` is the original error. */
+export class ConnectionError extends MusterError {
+  declare readonly code: ConnectionFailure;
+  constructor(code: ConnectionFailure, message: string, options?: { cause?: unknown }) {
+    super(code, `muster: ${message}`, options);
   }
 }

@@ -2,7 +2,7 @@
 // touches Redis: bad input fails before any connection is made.
 
 import { hostname } from 'node:os';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import ms from 'ms';
 import { OptionRangeError, OptionTypeError } from './errors.js';
 import { type Layout, type LayoutName, type ResolvedLayout, layoutKey, resolveLayout } from './snowflake/layout.js';
@@ -13,6 +13,41 @@ export type Duration = number | string;
 /** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * Any ioredis `Redis` or `Cluster` instance, from whichever copy of ioredis (5 or 6) the
+ * app uses: muster recognises it by what it can do, not by `instanceof`.
+ */
+export interface IoredisClient {
+  readonly status: string;
+  readonly isCluster: boolean;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  evalsha(...args: any[]): Promise<unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  duplicate(...args: any[]): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  pipeline(...args: any[]): unknown;
+}
+
+/** True for an ioredis `Redis` or `Cluster` instance of any copy of ioredis 5 or 6. */
+export function isIoredisClient(value: unknown): value is IoredisClient {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.isCluster === 'boolean' &&
+    typeof v.status === 'string' &&
+    typeof v.options === 'object' &&
+    ['evalsha', 'eval', 'pipeline', 'duplicate', 'subscribe', 'disconnect', 'on'].every((m) => typeof v[m] === 'function')
+  );
+}
+
+/** Names what a value that is not an ioredis client looks like, for an error message. */
+function describeClient(value: object): string {
+  const name = (value as { constructor?: { name?: string } }).constructor?.name;
+  const v = value as Record<string, unknown>;
+  if (typeof v.sendCommand === 'function' && 'isOpen' in v) return `a node-redis client (${name || 'object'})`;
+  return name && name !== 'Object' ? `an instance of ${name}` : 'an object';
+}
+
 /** Where the group's Redis is. */
 export type RedisInput =
   /** A URL: `redis://[user:pass@]host:port[/db]` or `rediss://` for TLS. */
@@ -21,6 +56,8 @@ export type RedisInput =
   | Redis
   /** An ioredis Cluster client. */
   | Cluster
+  /** A client of another copy of ioredis (5 or 6). */
+  | IoredisClient
   /** ioredis options, e.g. `{ sentinels: [...], name: 'mymaster' }` for Sentinel. */
   | RedisOptions;
 
@@ -204,7 +241,7 @@ function checkJson(option: string, value: unknown, stack: object[], root: string
 }
 
 function parseRedis(value: unknown): RedisInput {
-  if (value instanceof Redis || value instanceof Cluster) return value;
+  if (isIoredisClient(value)) return value;
   if (typeof value === 'string') {
     let url: URL;
     try {
@@ -220,6 +257,9 @@ function parseRedis(value: unknown): RedisInput {
       throw new OptionRangeError('redis', value, 'a URL whose path is a database number, e.g. /0');
     }
     return value;
+  }
+  if (typeof value === 'object' && value !== null && !isPlainObject(value)) {
+    throw new OptionTypeError('redis', value, `a redis:// URL, an ioredis Redis or Cluster client (ioredis 5 or 6), or ioredis options; this is ${describeClient(value)}`);
   }
   if (isPlainObject(value)) {
     if ('sentinels' in value && !Array.isArray(value.sentinels)) {
@@ -322,7 +362,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const clockSkew = parseDuration('clockSkew', o.clockSkew ?? 1000, 1, LIMITS.maxClockSkew);
   const shards = parseShards(o.shards);
   const durability = parseDurability(o.durability);
-  if (durability && redis instanceof Cluster) {
+  if (durability && isIoredisClient(redis) && redis.isCluster) {
     // WAIT counts the replicas of the one node it is sent to; muster does not route it.
     throw new OptionRangeError('durability', o.durability, 'unset with a Redis Cluster client (supported with standalone and Sentinel)');
   }

@@ -3,6 +3,7 @@
 // reads the Lua files from disk at run time.
 
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,10 +12,10 @@ const test = suite('package');
 const require = createRequire(import.meta.url);
 const API = ['join', 'createMember', 'Member', 'Lease', 'Snowflake', 'localSnowflake', 'decodeId', 'encodeId', 'MusterError', 'DuplicateNodeError', 'OptionTypeError'];
 
-test('import "muster" (ESM) and require("muster") (CommonJS) give the API', async () => {
+test('import "redis-muster" (ESM) and require("redis-muster") (CommonJS) give the API', async () => {
   // By name, as a user would (the package refers to itself through its exports map);
   // a variable keeps the type check from needing dist/ to exist.
-  const name = 'muster';
+  const name = 'redis-muster';
   const esm = (await import(name)) as Record<string, unknown>;
   const cjs = require(name) as Record<string, unknown>;
   for (const name of API) {
@@ -45,6 +46,19 @@ test('the built code carries the Lua scripts and reads no file at run time', () 
     const src = readFileSync(new URL(f, root), 'utf8');
     assert.not.match(src, /readFileSync|readFile\(/, f);
   }
+});
+
+test('the tarball ships what runs: both builds, README and LICENSE; no Lua sources, build scripts or tests', () => {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: new URL('../..', import.meta.url), encoding: 'utf8' });
+  const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+  for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/package.json']) {
+    assert.ok(files.includes(f), `${f} is shipped`);
+  }
+  const stray = files.filter((f) => /\.lua$|\.mjs$|^src\/|^test\/|^bench\/|^build\/|\.tsbuildinfo$/.test(f));
+  assert.equal(stray, []);
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  assert.is(pkg.name, 'redis-muster');
+  assert.ok((pkg.scripts as Record<string, string>).prepare, 'a git or file: install builds dist/');
 });
 
 test.run();

@@ -6,7 +6,7 @@ import { EventEmitter } from 'eventemitter3';
 import { MemberClosedError } from '../errors.js';
 import { type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from '../options.js';
 import { withTimeout, wrap } from '../redis/call.js';
-import { type Connection, close, connect } from '../redis/connection.js';
+import { type Connection, close, open } from '../redis/connection.js';
 import { type GroupKeys, groupKeys } from '../redis/keys.js';
 import { SCRIPTS, parseShards, parseView, run, viewArgs } from '../redis/scripts.js';
 import type { DepartedNode, NodeInfo, ShardInfo } from '../types.js';
@@ -32,7 +32,7 @@ export class Group extends EventEmitter<GroupEvents> {
   /** The validated options. */
   readonly options: Readonly<ResolvedGroupOptions>;
   private readonly keys: GroupKeys;
-  private conn: Connection | undefined;
+  private conn: Promise<Connection> | undefined;
   private view: PeerView | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -77,7 +77,7 @@ export class Group extends EventEmitter<GroupEvents> {
     await this.view?.close();
     const conn = this.conn;
     this.conn = undefined;
-    if (conn) await close(conn).catch(() => undefined);
+    if (conn) await conn.then((c) => close(c)).catch(() => undefined);
   }
 
   override on<T extends EventEmitter.EventNames<GroupEvents>>(event: T, fn: EventEmitter.EventListener<GroupEvents, T>, context?: unknown): this {
@@ -96,17 +96,25 @@ export class Group extends EventEmitter<GroupEvents> {
     return this;
   }
 
-  private connection(): Connection {
-    if (this.closed) throw new MemberClosedError('muster: this group view was closed');
+  /** The connection, opened (and checked) at first use; a failed open is tried again at the next use. */
+  private connection(): Promise<Connection> {
+    if (this.closed) return Promise.reject(new MemberClosedError('muster: this group view was closed'));
     if (!this.conn) {
-      this.conn = connect(this.options.redis);
-      this.conn.client.on('error', (err: unknown) => this.fail(wrap(err, 'connection')));
+      const opening = open(this.options.redis, Math.min(this.options.timeout, 10_000)).then((c) => {
+        c.client.on('error', (err: unknown) => this.fail(wrap(err, 'connection')));
+        return c;
+      });
+      opening.catch(() => {
+        if (this.conn === opening) this.conn = undefined;
+      });
+      this.conn = opening;
     }
     return this.conn;
   }
 
   private async read(script: typeof SCRIPTS.view, args: (string | number)[], what: string) {
-    return withTimeout(run(this.connection().client, script, this.keys.list, args), this.options.timeout, what);
+    const conn = await this.connection();
+    return withTimeout(run(conn.client, script, this.keys.list, args), this.options.timeout, what);
   }
 
   /** Starts watching (once): subscribe, read the live view, then catch up every `poll`. */
@@ -123,7 +131,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.view = view;
     const start = async () => {
       try {
-        await view.listen(this.connection(), this.keys.channel);
+        await view.listen(await this.connection(), this.keys.channel);
         view.adopt(parseView(await this.read(SCRIPTS.view, viewArgs(), 'view')));
         // Whatever changed between the read and now comes with the first catch-up.
         await view.sync();

@@ -10,7 +10,7 @@ import { DurabilityError, GroupConfigError, MemberClosedError } from '../errors.
 import type { ScriptSource } from '../generated/lua.js';
 import { type JoinOptions, type ResolvedOptions, resolveOptions } from '../options.js';
 import { withTimeout, wrap } from '../redis/call.js';
-import { type Connection, close, connect } from '../redis/connection.js';
+import { type Connection, close, open } from '../redis/connection.js';
 import { type GroupKeys, groupKeys } from '../redis/keys.js';
 import { SCRIPTS, type BeatResult, beatArgs, leaveArgs, parseBeat, parseView, run, runDurable, viewArgs } from '../redis/scripts.js';
 import { type FencedGenerator, Fencing } from '../shards/fencing.js';
@@ -134,9 +134,15 @@ export class Member extends EventEmitter<MemberEvents> {
   async join(): Promise<this> {
     if (this.state !== 'new') throw new MemberClosedError(`muster: join() was already called (state: ${this.state})`);
     this.state = 'joining';
-    this.conn = connect(this.options.redis);
-    this.forward();
     try {
+      // One connect attempt, checked (credentials, TLS, database, Cluster) before any write.
+      const conn = await open(this.options.redis, Math.min(this.options.timeout, 10_000));
+      if ((this.state as State) === 'left') {
+        await close(conn);
+        throw new MemberClosedError('muster: leave() was called while joining');
+      }
+      this.conn = conn;
+      this.forward();
       const reports = await this.joinAs(newLife());
       if ((this.state as State) === 'left') throw new MemberClosedError('muster: leave() was called while joining');
       this.state = 'joined';

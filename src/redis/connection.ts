@@ -1,8 +1,10 @@
 // Connections: from a URL, ioredis options (Sentinel included) or a client the caller
 // owns; plus the Pub/Sub subscription a member listens to for group changes.
 
-import { Cluster, Redis } from 'ioredis';
-import type { RedisInput } from '../options.js';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { ConnectionError } from '../errors.js';
+import { type RedisInput, isIoredisClient } from '../options.js';
+import { denied } from './call.js';
 
 export type Client = Redis | Cluster;
 
@@ -23,10 +25,105 @@ const OWN_DEFAULTS = {
   enableReadyCheck: false,
 };
 
+/**
+ * Opens a connection and checks it before anything is written: one connect attempt
+ * (no retries), credentials, TLS, the database, and whether the server is a Cluster
+ * node (then a Cluster client takes over). Fails with a {@link ConnectionError} whose
+ * code says which, closing what it opened. A client the app made is used as it is.
+ */
+export async function open(input: RedisInput, connectTimeout: number): Promise<Connection> {
+  if (isIoredisClient(input)) return connect(input);
+  const given = typeof input === 'string' ? {} : (input as RedisOptions);
+  const checking = { ...OWN_DEFAULTS, connectTimeout, ...given, lazyConnect: true, retryStrategy: () => null };
+  const client = typeof input === 'string' ? new Redis(input, checking) : new Redis(checking);
+  const o = client.options;
+  const where = o.sentinels ? `the master "${o.name}" of Sentinel ${o.sentinels.map((x) => `${x.host}:${x.port}`).join(',')}` : `${o.host}:${o.port}`;
+  const errors: Error[] = [];
+  const onError = (e: Error) => errors.push(e);
+  client.on('error', onError);
+  let info: string;
+  try {
+    try {
+      await client.connect();
+      // Replies come in order: once this one is back, a failed AUTH or SELECT sent at
+      // connect time has reported itself.
+      info = await client.info('server');
+    } catch (err) {
+      throw classify(errors[0] ?? err, where);
+    }
+    const first = errors[0];
+    if (first && /SELECT is not allowed in cluster mode/i.test(first.message)) throw clusterDb(where, o.db, first);
+    if (first) {
+      if (/DB index is out of range|invalid DB index/i.test(first.message)) {
+        throw new ConnectionError('CONFIG', `database ${o.db} does not exist on ${where} (${first.message}); use a database below the server's \`databases\` setting`, { cause: first });
+      }
+      throw classify(first, where);
+    }
+  } catch (err) {
+    client.disconnect();
+    throw err;
+  } finally {
+    client.off('error', onError);
+  }
+  if (/redis_mode:cluster/.test(info)) {
+    client.disconnect();
+    if (o.db) throw clusterDb(where, o.db);
+    return { client: await openCluster(o, connectTimeout, where), own: true };
+  }
+  client.options.retryStrategy = given.retryStrategy ?? OWN_DEFAULTS.retryStrategy;
+  return { client, own: true };
+}
+
+function clusterDb(where: string, db: number | undefined, cause?: Error): ConnectionError {
+  return new ConnectionError('CONFIG', `${where} is a Redis Cluster node, and a Cluster has only database 0; drop /${db} from the URL`, { cause });
+}
+
+/** A Cluster client seeded with the node a URL named. */
+async function openCluster(o: RedisOptions, connectTimeout: number, where: string): Promise<Cluster> {
+  const cluster = new Cluster([{ host: o.host ?? '127.0.0.1', port: o.port ?? 6379 }], {
+    lazyConnect: true,
+    redisOptions: { username: o.username, password: o.password, tls: o.tls, connectTimeout, maxRetriesPerRequest: 1 },
+  });
+  const errors: Error[] = [];
+  const onError = (e: Error) => errors.push(e);
+  cluster.on('error', onError);
+  try {
+    await cluster.connect();
+    return cluster;
+  } catch (err) {
+    cluster.disconnect();
+    throw classify(errors[0] ?? err, `the Cluster of ${where}`);
+  } finally {
+    cluster.off('error', onError);
+  }
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
+
+/** Tells connection failures apart. */
+function classify(err: unknown, where: string): ConnectionError {
+  const e = err as { code?: string; message?: string };
+  const msg = e.message ?? String(err);
+  const code = e.code ?? '';
+  if (/^(WRONGPASS|NOAUTH)|invalid (username-)?password/i.test(msg)) {
+    return new ConnectionError('AUTH', `Redis at ${where} refused the credentials (${msg.split('.')[0]}); check the user name and password`, { cause: err });
+  }
+  const acl = denied(msg, err);
+  if (acl) return acl;
+  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(VERIFY|GET)/.test(code) || /certificate|SSL routines|TLS|wrong version number/i.test(msg)) {
+    return new ConnectionError('TLS', `TLS to ${where} failed (${msg}); trust the server's CA with ioredis' \`tls: { ca }\` option or NODE_EXTRA_CA_CERTS, and check the host name matches its certificate`, { cause: err });
+  }
+  if (UNREACHABLE.has(code) || /^connect /.test(msg)) {
+    return new ConnectionError('CONNECT', `cannot reach Redis at ${where} (${msg}); check the host and port, and that redis-server runs there`, { cause: err });
+  }
+  return new ConnectionError('CONNECT', `cannot use Redis at ${where} (${msg})`, { cause: err });
+}
+
 export function connect(input: RedisInput): Connection {
-  if (input instanceof Redis || input instanceof Cluster) return { client: input, own: false };
+  // A client of the app's own ioredis (5 or 6) has the same API; it is used as it is.
+  if (isIoredisClient(input)) return { client: input as unknown as Client, own: false };
   if (typeof input === 'string') return { client: new Redis(input, OWN_DEFAULTS), own: true };
-  return { client: new Redis({ ...OWN_DEFAULTS, ...input }), own: true };
+  return { client: new Redis({ ...OWN_DEFAULTS, ...(input as RedisOptions) }), own: true };
 }
 
 /**
@@ -40,7 +137,7 @@ export async function subscribe(
   onMessage: (message: string) => void,
   onError: (err: Error) => void,
 ): Promise<() => Promise<void>> {
-  const shared = conn.own && conn.client instanceof Redis && conn.client.options.protocol === 3;
+  const shared = conn.own && !conn.client.isCluster && (conn.client as Redis).options.protocol === 3;
   const sub: Client = shared ? conn.client : (conn.client as Redis).duplicate();
   const handler = (ch: string | Buffer, msg: string | Buffer) => {
     if (String(ch) === channel) onMessage(String(msg));

@@ -85,7 +85,8 @@ export function ping(port: number, timeoutMs = 500): Promise<boolean> {
     s.once('connect', () => s.write('PING\r\n'));
     s.on('data', (d) => {
       buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      // A server that wants a password answers -NOAUTH: it is up too.
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));
     });
   });
 }
@@ -113,6 +114,8 @@ export interface StartOptions {
   configFile?: string;
   /** Do not wait for PONG (e.g. for TLS-only servers). */
   noPing?: boolean;
+  /** Extra environment of the server process (e.g. LD_PRELOAD of a clock shim). */
+  env?: Record<string, string>;
 }
 
 /** Starts a redis-server on a free loopback port in a fresh temporary folder. */
@@ -135,7 +138,7 @@ export async function startRedis(options: StartOptions = {}): Promise<RedisServe
       '--logfile', join(dir, 'redis.log'),
       ...(options.args ?? []),
     ];
-    proc = track(spawn('redis-server', args, { stdio: 'ignore' }));
+    proc = track(spawn('redis-server', args, { stdio: 'ignore', env: { ...process.env, ...options.env } }));
     const p = proc;
     let exited = false;
     p.once('exit', () => (exited = true));
