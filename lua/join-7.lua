@@ -50,9 +50,8 @@ if maxmemory > 0 and policy ~= 'noeviction' then return {-6, policy} end
 local now = redis_now()
 local g = load_group()
 if g and lo >= 0 then
-  if g.lo and (g.lo ~= lo or g.hi ~= hi) then return {-3, 'shards', g.lo .. '..' .. g.hi} end
-  if g.hz and g.hz ~= hz then return {-3, 'horizon', num(g.hz)} end
-  if g.lay and g.lay ~= lay then return {-3, 'snowflake', g.lay} end
+  local option, value = config_mismatch(g, lo, hi, hz, lay)
+  if option then return {-3, option, value} end
 end
 if lo >= 0 then known_hz = math.max(known_hz, hz) end
 if not g then
@@ -73,23 +72,6 @@ local function success(shard, floor, reservation, fence)
   reply[#reply + 1] = nview
   for i = 1, #view do reply[#reply + 1] = view[i] end
   return reply
-end
-
--- The first shard holder records the group's shard range, B and layout; later joiners
--- must match them (checked above).
-local function record_config(g, lo, hi, hz, lay)
-  if not g.lo then
-    g.lo, g.hi = lo, hi
-    redis.call('HSET', K_GROUP, 'lo', lo, 'hi', hi, 'fresh', lo)
-  end
-  if not g.hz then
-    g.hz = hz
-    redis.call('HSET', K_GROUP, 'hz', num(hz))
-  end
-  if not g.lay then
-    g.lay = lay
-    redis.call('HSET', K_GROUP, 'lay', lay)
-  end
 end
 
 -- An earlier attempt of this very join landed but its reply was lost (a timeout, a

@@ -12,9 +12,12 @@ export { LAYOUTS, DEFAULT_EPOCH, resolveLayout } from './snowflake/layout.js';
 export type { Layout, LayoutName, ResolvedLayout } from './snowflake/layout.js';
 export { decodeId, encodeId } from './snowflake/decode.js';
 export type { DecodedId } from './snowflake/decode.js';
+export { RedisIds } from './ids/redis-ids.js';
+export type { RedisIdsOptions } from './ids/redis-ids.js';
 export { localSnowflake } from './snowflake/filepool.js';
 export type { FilePoolOptions, LocalSnowflake } from './snowflake/filepool.js';
-export type { JoinOptions, GroupOptions, ShardOptions, DurabilityOptions, RedisInput, Duration, JsonValue } from './options.js';
+export type { ConnectionFailure } from './errors.js';
+export type { JoinOptions, GroupOptions, IoredisClient, ShardOptions, DurabilityOptions, RedisInput, Duration, JsonValue } from './options.js';
 export type { NodeInfo, DepartedNode, LostReason, ShardLostReason, ShardInfo } from './types.js';
 export {
   MusterError,
@@ -31,4 +34,5 @@ export {
   MemberClosedError,
   StoreConfigError,
   CleanupError,
+  ConnectionError,
 } from './errors.js';

@@ -97,3 +97,29 @@ local function log_event(g, now, kind, reason, json, channel)
   redis.call('PUBLISH', channel, entry)
   return ver
 end
+
+-- The first shard holder records the group's shard range, B and layout; later ones
+-- must match them (config_mismatch).
+local function record_config(g, lo, hi, hz, lay)
+  if not g.lo then
+    g.lo, g.hi = lo, hi
+    redis.call('HSET', K_GROUP, 'lo', lo, 'hi', hi, 'fresh', lo)
+  end
+  if not g.hz then
+    g.hz = hz
+    redis.call('HSET', K_GROUP, 'hz', num(hz))
+  end
+  if not g.lay then
+    g.lay = lay
+    redis.call('HSET', K_GROUP, 'lay', lay)
+  end
+end
+
+-- The option on which a shard holder's config differs from the group's, and the
+-- group's value; nil when it matches (or the group has not recorded one yet).
+local function config_mismatch(g, lo, hi, hz, lay)
+  if g.lo and (g.lo ~= lo or g.hi ~= hi) then return 'shards', g.lo .. '..' .. g.hi end
+  if g.hz and g.hz ~= hz then return 'horizon', num(g.hz) end
+  if g.lay and g.lay ~= lay then return 'snowflake', g.lay end
+  return nil
+end
