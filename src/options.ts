@@ -362,10 +362,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const clockSkew = parseDuration('clockSkew', o.clockSkew ?? 1000, 1, LIMITS.maxClockSkew);
   const shards = parseShards(o.shards);
   const durability = parseDurability(o.durability);
-  if (durability && isIoredisClient(redis) && redis.isCluster) {
-    // WAIT counts the replicas of the one node it is sent to; muster does not route it.
-    throw new OptionRangeError('durability', o.durability, 'unset with a Redis Cluster client (supported with standalone and Sentinel)');
-  }
   if (o.rejoin !== undefined && typeof o.rejoin !== 'boolean') throw new OptionTypeError('rejoin', o.rejoin, 'a boolean');
   const horizon = o.horizon === undefined ? clockSkew + timeout : parseDuration('horizon', o.horizon, 1, LIMITS.maxTimeout + LIMITS.maxClockSkew);
   if (horizon < clockSkew + timeout) {

@@ -19,7 +19,7 @@ test('a member frozen while 300 others join and leave sees every +node and every
     // Its connection (the one subscribed to the group's channel) goes, and with it every
     // message published until it reconnects after SIGCONT.
     const admin = redis.client();
-    const line = String(await admin.client('LIST')).split('\n').find((l) => / sub=1 /.test(l));
+    const line = String(await admin.client('LIST')).split('\n').find((l) => / ssub=1 /.test(l));
     const cid = line && /^id=(\d+)/.exec(line)?.[1];
     assert.ok(cid, 'the member is subscribed');
     await admin.client('KILL', 'ID', cid!);

@@ -16,9 +16,9 @@ const test = suite('security');
 
 /** The ACL of the README: keys and channels under the prefix, and the commands muster runs. */
 const COMMANDS = [
-  'evalsha', 'eval', 'info', 'time', 'wait', 'ping', 'hello', 'auth', 'quit', 'subscribe', 'unsubscribe',
+  'evalsha', 'eval', 'info', 'time', 'wait', 'ping', 'hello', 'auth', 'quit', 'ssubscribe', 'sunsubscribe',
   'hget', 'hmget', 'hset', 'hdel', 'hgetall', 'hlen', 'hincrby', 'zadd', 'zrem', 'zscore', 'zrange', 'zrangebyscore',
-  'lpush', 'lindex', 'rpop', 'lrange', 'publish',
+  'lpush', 'lindex', 'rpop', 'lrange', 'spublish',
 ];
 const acl = (without: string[] = []) =>
   ['on', '>secret', 'resetkeys', '~muster:*', 'resetchannels', '&muster:*', '-@all', ...COMMANDS.filter((c) => !without.includes(c)).map((c) => `+${c}`)];

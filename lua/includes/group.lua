@@ -94,7 +94,8 @@ local function log_event(g, now, kind, reason, json, channel)
     if not at or at >= now - g.lk then break end
     redis.call('RPOP', K_LOG)
   end
-  redis.call('PUBLISH', channel, entry)
+  -- A shard channel: on a Redis Cluster it stays on the shard that owns the group's slot.
+  redis.call('SPUBLISH', channel, entry)
   return ver
 end
 

@@ -127,9 +127,13 @@ export function connect(input: RedisInput): Connection {
 }
 
 /**
- * Subscribes to `channel`. On a client we own that speaks RESP3, Pub/Sub shares the
- * connection; otherwise a duplicate connection carries it. Returns a function that
- * unsubscribes and closes what it opened.
+ * Subscribes to the shard channel `channel` (SSUBSCRIBE: the scripts announce with
+ * SPUBLISH, so on a Redis Cluster a group's changes stay on the shard that owns its
+ * slot instead of being broadcast to every node). On a client we own that speaks RESP3,
+ * it shares the connection; otherwise a duplicate connection carries it (for a Cluster,
+ * a duplicate with ioredis' sharded subscribers). Returns a function that unsubscribes
+ * and closes what it opened. A Cluster client of an ioredis without sharded subscribers
+ * gets no subscription: changes then come with heartbeats and catch-up reads only.
  */
 export async function subscribe(
   conn: Connection,
@@ -137,25 +141,31 @@ export async function subscribe(
   onMessage: (message: string) => void,
   onError: (err: Error) => void,
 ): Promise<() => Promise<void>> {
-  const shared = conn.own && !conn.client.isCluster && (conn.client as Redis).options.protocol === 3;
-  const sub: Client = shared ? conn.client : (conn.client as Redis).duplicate();
+  const client = conn.client;
+  const shared = conn.own && !client.isCluster && (client as Redis).options.protocol === 3;
+  let sub: Client;
+  if (shared) sub = client;
+  else if (client.isCluster) {
+    if (!('shardedSubscribers' in client.options)) return async () => undefined;
+    sub = (client as Cluster).duplicate([], { shardedSubscribers: true });
+  } else sub = (client as Redis).duplicate();
   const handler = (ch: string | Buffer, msg: string | Buffer) => {
     if (String(ch) === channel) onMessage(String(msg));
   };
   const errorHandler = (err: Error) => onError(err);
-  sub.on('message', handler);
+  sub.on('smessage', handler);
   if (!shared) sub.on('error', errorHandler);
   try {
-    await sub.subscribe(channel);
+    await sub.ssubscribe(channel);
   } catch (err) {
-    sub.off('message', handler);
+    sub.off('smessage', handler);
     if (!shared) sub.disconnect();
     throw err;
   }
   return async () => {
-    sub.off('message', handler);
+    sub.off('smessage', handler);
     if (shared) {
-      await sub.unsubscribe(channel).catch(() => undefined);
+      await sub.sunsubscribe(channel).catch(() => undefined);
     } else {
       sub.disconnect();
       sub.off('error', errorHandler);

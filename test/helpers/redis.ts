@@ -200,10 +200,10 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-/** Starts three masters (no replicas) and joins them into a Redis Cluster. */
-export async function startCluster(): Promise<RedisCluster> {
+/** Starts three masters (and `replicas` replicas of each) and joins them into a Redis Cluster. */
+export async function startCluster(replicas = 0): Promise<RedisCluster> {
   const nodes: RedisServer[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 3 * (1 + replicas); i++) {
     const port = await freePort();
     nodes.push(
       await startRedis({
@@ -214,7 +214,7 @@ export async function startCluster(): Promise<RedisCluster> {
   }
   const r = spawnSync(
     'redis-cli',
-    ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+    ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
     { encoding: 'utf8', timeout: 30_000 },
   );
   if (r.status !== 0) throw new Error(`redis-cli --cluster create failed: ${r.stdout}${r.stderr}`);
@@ -226,6 +226,18 @@ export async function startCluster(): Promise<RedisCluster> {
       c.disconnect();
     }
     if (ok === nodes.length) break;
+    await sleep(50);
+  }
+  // Every master with its replicas synced (and so listed by CLUSTER SLOTS).
+  for (let i = 0; replicas > 0 && i < 400; i++) {
+    let synced = 0;
+    for (const n of nodes) {
+      const c = n.client();
+      const info = String(await c.info('replication').catch(() => ''));
+      if (/role:slave/.test(info) ? /master_link_status:up/.test(info) : /slave0:.*state=online/.test(info)) synced++;
+      c.disconnect();
+    }
+    if (synced === nodes.length) break;
     await sleep(50);
   }
   return {
