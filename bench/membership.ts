@@ -1,7 +1,11 @@
-// Membership cost on one Redis, for 1, 100 and 1,000 members in this process.
+// Membership cost on one Redis, for 1, 100, 1,000 and 10,000 members.
 //
-//   npm run build:test && node build/bench/membership.js [--sizes 1,100,1000] [--seconds 5]
+//   npm run build:test && node build/bench/membership.js [--sizes 1,100,1000] [--seconds 5]   (--sizes 10000 for the largest)
 //
+// Groups of more than 4,096 members are membership-only (`shards: false`); smaller ones
+// hold shards 0..4095. Per size also: Redis CPU (cores, from INFO cpu over the steady
+// state), a bare connect+PING p50/p99 in the same run (the floor of any join), and the
+// cost of one change's fan-out (Redis time of the SPUBLISH that announces it).
 // With N members already in the group (held by helper processes, 250 each, so their
 // Pub/Sub traffic is not this process's work): join latency of one more member (from
 // join() called to resolved, fresh connection included, 50 samples), Redis commands
@@ -24,6 +28,7 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? args[i + 1]! : dflt;
 };
 const SIZES = opt('sizes', '1,100,1000').split(',').map(Number);
+const MAX_SHARDED = 4096;
 const SECONDS = Number(opt('seconds', '5'));
 const HEARTBEAT = 1000;
 const TIMEOUT = 5000;
@@ -32,7 +37,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
 // Commands a client sends (the commands a script runs inside Redis are counted apart).
-const TOP_LEVEL = ['evalsha', 'eval', 'set', 'scan', 'subscribe', 'unsubscribe', 'hello', 'info', 'ping', 'wait', 'quit', 'client'];
+const TOP_LEVEL = ['evalsha', 'eval', 'set', 'scan', 'subscribe', 'unsubscribe', 'ssubscribe', 'sunsubscribe', 'hello', 'info', 'ping', 'wait', 'quit', 'client'];
 
 async function stats(c: Redis) {
   const info = await c.info('all');
@@ -42,6 +47,8 @@ async function stats(c: Redis) {
     commands: TOP_LEVEL.reduce((s, name) => s + calls(name), 0) - calls('info'),
     scripts: calls('evalsha') + calls('eval'),
     memory: num(/used_memory:(\d+)/),
+    cpu: Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? 0) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? 0),
+    spublishUsec: Number(/cmdstat_spublish:calls=\d+,usec=\d+,usec_per_call=([\d.]+)/.exec(info)?.[1] ?? NaN),
     keys: 0,
   };
 }
@@ -65,16 +72,35 @@ interface Row {
   scriptsPerBeat: number | null;
   bytesPerMember: number;
   keyBytesPerMember: number;
+  cpuCores: number;
+  pingP50: number;
+  pingP99: number;
+  fanoutUs: number | null;
+}
+
+/** A bare connect + PING on a fresh connection: the floor of any join's latency. */
+async function connectPing(url: string): Promise<{ p50: number; p99: number }> {
+  const lat: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const t0 = performance.now();
+    const c = new Redis(url);
+    await c.ping();
+    lat.push(performance.now() - t0);
+    c.disconnect();
+  }
+  return { p50: pct(lat, 50), p99: pct(lat, 99) };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-async function background(url: string, group: string, n: number): Promise<ChildProcess[]> {
+async function background(url: string, group: string, n: number, sharded: boolean): Promise<ChildProcess[]> {
   const procs: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
-  for (let from = 0; from < n; from += 250) {
-    const count = Math.min(250, n - from);
-    const p = spawn(process.execPath, [pathJoin(here, 'members-helper.js'), url, group, String(from), String(count), String(HEARTBEAT), String(TIMEOUT)], {
+  // 250 members per helper process; 500 for the largest groups (fewer processes).
+  const per = n > MAX_SHARDED ? 500 : 250;
+  for (let from = 0; from < n; from += per) {
+    const count = Math.min(per, n - from);
+    const p = spawn(process.execPath, [pathJoin(here, 'members-helper.js'), url, group, String(from), String(count), String(HEARTBEAT), String(TIMEOUT), sharded ? 'on' : 'off'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     procs.push(p);
@@ -96,13 +122,17 @@ async function groupBytes(admin: Redis, group: string): Promise<number> {
 
 async function benchMuster(url: string, admin: Redis, n: number): Promise<Row> {
   const group = `bench${n}`;
+  const sharded = n <= MAX_SHARDED;
   const base = await stats(admin);
-  const procs = await background(url, group, n - 1);
+  const procs = await background(url, group, n - 1, sharded);
+  const ping = await connectPing(url);
+  // From here on, every change fans out to the whole group.
+  await admin.config('RESETSTAT');
   const lat: number[] = [];
   let last;
   for (let i = 0; i < 50; i++) {
     const t0 = performance.now();
-    const m = await join({ redis: url, group, nodeId: `probe${i}`, heartbeat: HEARTBEAT, timeout: TIMEOUT, shards: { min: 0, max: 4095 } });
+    const m = await join({ redis: url, group, nodeId: `probe${i}`, heartbeat: HEARTBEAT, timeout: TIMEOUT, shards: sharded ? { min: 0, max: 4095 } : false });
     lat.push(performance.now() - t0);
     if (i < 49) await m.leave();
     else last = m;
@@ -110,7 +140,11 @@ async function benchMuster(url: string, admin: Redis, n: number): Promise<Row> {
   }
   const { s0, s1, secs } = await steady(admin);
   const row: Row = {
-    impl: 'muster',
+    impl: sharded ? 'muster' : 'muster (shards: false)',
+    cpuCores: (s1.cpu - s0.cpu) / secs,
+    pingP50: ping.p50,
+    pingP99: ping.p99,
+    fanoutUs: Number.isNaN(s1.spublishUsec) ? null : s1.spublishUsec,
     n,
     p50: pct(lat, 50),
     p99: pct(lat, 99),
@@ -150,6 +184,10 @@ async function benchNaive(url: string, admin: Redis, n: number): Promise<Row> {
   for (const t of timers) clearInterval(t);
   const row: Row = {
     impl: 'naive TTL keys + SCAN',
+    cpuCores: (s1.cpu - s0.cpu) / secs,
+    pingP50: NaN,
+    pingP99: NaN,
+    fanoutUs: null,
     n,
     p50: pct(lat, 50),
     p99: pct(lat, 99),
@@ -165,21 +203,25 @@ async function benchNaive(url: string, admin: Redis, n: number): Promise<Row> {
   return row;
 }
 
-const redis = process.env.REDIS_URL ? undefined : await startRedis({ args: ['--maxclients', '10000'] });
+const redis = process.env.REDIS_URL ? undefined : await startRedis({ args: ['--maxclients', '15000'] });
 const url = process.env.REDIS_URL ?? redis!.url;
 const admin = new Redis(url);
 console.log(`node ${process.version}; Redis at ${url}; heartbeat ${HEARTBEAT} ms, timeout ${TIMEOUT} ms; ${SECONDS} s of steady state per size`);
 const rows: Row[] = [];
 for (const n of SIZES) {
   rows.push(await benchMuster(url, admin, n));
-  rows.push(await benchNaive(url, admin, n));
+  // The naive style holds every member's connection in this process: up to 1,000.
+  if (n <= 1000) rows.push(await benchNaive(url, admin, n));
 }
-const head = ['implementation', 'members', 'join p50 ms', 'join p99 ms', 'Redis cmds/member/s', 'scripts/heartbeat', 'Redis bytes/member', 'of which keys'];
+const head = ['implementation', 'members', 'join p50 ms', 'join p99 ms', 'connect+PING p50/p99 ms', 'Redis CPU cores', 'fan-out of a change µs', 'Redis cmds/member/s', 'scripts/heartbeat', 'Redis bytes/member', 'of which keys'];
 const body = rows.map((r) => [
   r.impl,
   String(r.n),
   r.p50.toFixed(2),
   r.p99.toFixed(2),
+  Number.isNaN(r.pingP50) ? '-' : `${r.pingP50.toFixed(2)} / ${r.pingP99.toFixed(2)}`,
+  r.cpuCores.toFixed(3),
+  r.fanoutUs === null ? '-' : r.fanoutUs.toFixed(1),
   r.cmdsPerMemberSec.toFixed(2),
   r.scriptsPerBeat === null ? '-' : r.scriptsPerBeat.toFixed(2),
   r.bytesPerMember.toFixed(0),
