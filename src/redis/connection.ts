@@ -130,10 +130,9 @@ export function connect(input: RedisInput): Connection {
  * Subscribes to the shard channel `channel` (SSUBSCRIBE: the scripts announce with
  * SPUBLISH, so on a Redis Cluster a group's changes stay on the shard that owns its
  * slot instead of being broadcast to every node). On a client we own that speaks RESP3,
- * it shares the connection; otherwise a duplicate connection carries it (for a Cluster,
- * a duplicate with ioredis' sharded subscribers). Returns a function that unsubscribes
- * and closes what it opened. A Cluster client of an ioredis without sharded subscribers
- * gets no subscription: changes then come with heartbeats and catch-up reads only.
+ * it shares the connection; otherwise a duplicate connection carries it. Returns a
+ * function that unsubscribes and closes what it opened. A Cluster client gets no
+ * subscription (see below): changes then come with heartbeats and catch-up reads.
  */
 export async function subscribe(
   conn: Connection,
@@ -146,8 +145,10 @@ export async function subscribe(
   let sub: Client;
   if (shared) sub = client;
   else if (client.isCluster) {
-    if (!('shardedSubscribers' in client.options)) return async () => undefined;
-    sub = (client as Cluster).duplicate([], { shardedSubscribers: true });
+    // ioredis' sharded subscribers leave timers running after disconnect() (the process
+    // does not exit), so a Cluster client gets no subscription for now: changes come
+    // with heartbeats and catch-up reads.
+    return async () => undefined;
   } else sub = (client as Redis).duplicate();
   const handler = (ch: string | Buffer, msg: string | Buffer) => {
     if (String(ch) === channel) onMessage(String(msg));
@@ -177,7 +178,8 @@ export async function subscribe(
 export async function close(conn: Connection): Promise<void> {
   if (!conn.own) return;
   const c = conn.client;
-  if (c.status === 'ready') {
+  // A Cluster's QUIT leaves its node connections' reconnect timers behind: disconnect it.
+  if (c.status === 'ready' && !c.isCluster) {
     await Promise.race([c.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
   c.disconnect();
