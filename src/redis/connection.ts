@@ -32,7 +32,8 @@ const OWN_DEFAULTS = {
  * code says which, closing what it opened. A client the app made is used as it is.
  */
 export async function open(input: RedisInput, connectTimeout: number): Promise<Connection> {
-  if (isIoredisClient(input)) return connect(input);
+  // A client of the app's own ioredis (5 or 6) has the same API; it is used as it is.
+  if (isIoredisClient(input)) return { client: input as unknown as Client, own: false };
   const given = typeof input === 'string' ? {} : (input as RedisOptions);
   const checking = { ...OWN_DEFAULTS, connectTimeout, ...given, lazyConnect: true, retryStrategy: () => null };
   const client = typeof input === 'string' ? new Redis(input, checking) : new Redis(checking);
@@ -119,20 +120,12 @@ function classify(err: unknown, where: string): ConnectionError {
   return new ConnectionError('CONNECT', `cannot use Redis at ${where} (${msg})`, { cause: err });
 }
 
-export function connect(input: RedisInput): Connection {
-  // A client of the app's own ioredis (5 or 6) has the same API; it is used as it is.
-  if (isIoredisClient(input)) return { client: input as unknown as Client, own: false };
-  if (typeof input === 'string') return { client: new Redis(input, OWN_DEFAULTS), own: true };
-  return { client: new Redis({ ...OWN_DEFAULTS, ...(input as RedisOptions) }), own: true };
-}
-
 /**
  * Subscribes to the shard channel `channel` (SSUBSCRIBE: the scripts announce with
- * SPUBLISH, so on a Redis Cluster a group's changes stay on the shard that owns its
- * slot instead of being broadcast to every node). On a client we own that speaks RESP3,
- * it shares the connection; otherwise a duplicate connection carries it. Returns a
- * function that unsubscribes and closes what it opened. A Cluster client gets no
- * subscription (see below): changes then come with heartbeats and catch-up reads.
+ * SPUBLISH). On a client we own that speaks RESP3, it shares the connection; otherwise
+ * a duplicate connection carries it. Returns a function that unsubscribes and closes
+ * what it opened. A Cluster client gets no subscription (see below): changes then come
+ * with heartbeats and catch-up reads.
  */
 export async function subscribe(
   conn: Connection,
@@ -140,16 +133,12 @@ export async function subscribe(
   onMessage: (message: string) => void,
   onError: (err: Error) => void,
 ): Promise<() => Promise<void>> {
-  const client = conn.client;
-  const shared = conn.own && !client.isCluster && (client as Redis).options.protocol === 3;
-  let sub: Client;
-  if (shared) sub = client;
-  else if (client.isCluster) {
-    // ioredis' sharded subscribers leave timers running after disconnect() (the process
-    // does not exit), so a Cluster client gets no subscription for now: changes come
-    // with heartbeats and catch-up reads.
-    return async () => undefined;
-  } else sub = (client as Redis).duplicate();
+  // ioredis' sharded subscribers of a Cluster leave timers running after disconnect()
+  // (the process does not exit), so a Cluster client gets no subscription for now.
+  if (conn.client.isCluster) return async () => undefined;
+  const client = conn.client as Redis;
+  const shared = conn.own && client.options.protocol === 3;
+  const sub = shared ? client : client.duplicate();
   const handler = (ch: string | Buffer, msg: string | Buffer) => {
     if (String(ch) === channel) onMessage(String(msg));
   };
@@ -178,8 +167,7 @@ export async function subscribe(
 export async function close(conn: Connection): Promise<void> {
   if (!conn.own) return;
   const c = conn.client;
-  // A Cluster's QUIT leaves its node connections' reconnect timers behind: disconnect it.
-  if (c.status === 'ready' && !c.isCluster) {
+  if (c.status === 'ready') {
     await Promise.race([c.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
   c.disconnect();
