@@ -5,6 +5,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors.js';
 import { type RedisInput, isIoredisClient } from '../options.js';
 import { denied } from './call.js';
+import { subscribeShardChannel } from './shard-channel.js';
 
 export type Client = Redis | Cluster;
 
@@ -123,9 +124,9 @@ function classify(err: unknown, where: string): ConnectionError {
 /**
  * Subscribes to the shard channel `channel` (SSUBSCRIBE: the scripts announce with
  * SPUBLISH). On a client we own that speaks RESP3, it shares the connection; otherwise
- * a duplicate connection carries it. Returns a function that unsubscribes and closes
- * what it opened. A Cluster client gets no subscription (see below): changes then come
- * with heartbeats and catch-up reads.
+ * a duplicate connection carries it; on a Cluster, a connection to the master that
+ * owns the channel's slot. Returns a function that unsubscribes and closes what it
+ * opened.
  */
 export async function subscribe(
   conn: Connection,
@@ -133,9 +134,9 @@ export async function subscribe(
   onMessage: (message: string) => void,
   onError: (err: Error) => void,
 ): Promise<() => Promise<void>> {
-  // ioredis' sharded subscribers of a Cluster leave timers running after disconnect()
-  // (the process does not exit), so a Cluster client gets no subscription for now.
-  if (conn.client.isCluster) return async () => undefined;
+  // On a Cluster, a connection of our own to the master that owns the channel's slot
+  // (ioredis' own sharded subscribers keep timers alive after disconnect()).
+  if (conn.client.isCluster) return subscribeShardChannel(conn.client as Cluster, channel, onMessage, onError);
   const client = conn.client as Redis;
   const shared = conn.own && client.options.protocol === 3;
   const sub = shared ? client : client.duplicate();

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 const children = new Set<ChildProcess>();
 const folders = new Set<string>();
@@ -197,6 +197,8 @@ export function useRedis<T extends { redis: RedisServer }>(suite: {
 
 export interface RedisCluster {
   readonly nodes: RedisServer[];
+  /** A Cluster client seeded with every node still running; closed by `stop()`. */
+  client(): Cluster;
   stop(): Promise<void>;
 }
 
@@ -240,9 +242,18 @@ export async function startCluster(replicas = 0): Promise<RedisCluster> {
     if (synced === nodes.length) break;
     await sleep(50);
   }
+  const clients: Cluster[] = [];
   return {
     nodes,
+    client() {
+      const running = nodes.filter((n) => n.proc?.exitCode === null && n.proc.signalCode === null);
+      const c = new Cluster(running.map((n) => ({ host: '127.0.0.1', port: n.port })));
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c;
+    },
     async stop() {
+      for (const c of clients) c.disconnect();
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
