@@ -2,11 +2,12 @@
 // master that owns the group's slot and nowhere else, and follows the slot when a
 // replica takes over (a manual failover, then the master SIGKILLed).
 
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Member, join } from '../src/index.js';
 import { slotOf } from '../src/redis/shard-channel.js';
+import { CLUSTER_COMMANDS, acl } from './helpers/acl.js';
 import { until } from './helpers/members.js';
 import { type RedisCluster, type RedisServer, startCluster } from './helpers/redis.js';
 
@@ -81,6 +82,38 @@ test('a change reaches a member with a 5 s heartbeat at once, over the master ow
   ctx.members.push(await join({ redis: ctx.cluster.client(), group: 'quiet', nodeId: 'b', heartbeat: 5000, timeout: 15_000 }));
   assert.ok(await until(() => seen.includes('b'), 2000), `+b within 2 s, long before the next heartbeat (saw ${seen})`);
   assert.ok(Date.now() - t0 < 4000);
+});
+
+test('as the README\'s Cluster ACL user: join, a change over Pub/Sub, leave', async (ctx) => {
+  for (const node of ctx.cluster.nodes) {
+    const c = node.client();
+    await c.call('ACL', 'SETUSER', 'muster', ...acl([], CLUSTER_COMMANDS));
+    c.disconnect();
+  }
+  const as = () => {
+    const c = new Cluster(ctx.cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { redisOptions: { username: 'muster', password: 'secret' } });
+    c.on('error', () => undefined);
+    return c;
+  };
+  const clients = [as(), as()];
+  const errors: Error[] = [];
+  try {
+    const a = await join({ redis: clients[0]!, group: 'limited', nodeId: 'a', heartbeat: 5000, timeout: 15_000 });
+    ctx.members.push(a);
+    a.on('error', (e) => errors.push(e));
+    const seen: string[] = [];
+    a.on('+node', (n) => seen.push(n.id));
+    const b = await join({ redis: clients[1]!, group: 'limited', nodeId: 'b', heartbeat: 5000, timeout: 15_000 });
+    ctx.members.push(b);
+    assert.ok(await until(() => seen.includes('b'), 2000), `a sees b over Pub/Sub (errors: ${errors.map((e) => e.message)})`);
+    assert.ok(b.snowflake().next() > 0n);
+    await b.leave();
+    await a.leave();
+    assert.equal(errors, []);
+  } finally {
+    await Promise.all(ctx.members.splice(0).map((m) => m.leave().catch(() => undefined)));
+    for (const c of clients) c.disconnect();
+  }
 });
 
 test('the subscription follows the slot through a manual failover and through its master being SIGKILLed', async (ctx) => {

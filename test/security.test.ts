@@ -9,19 +9,11 @@ import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConnectionError, group, join } from '../src/index.js';
+import { acl } from './helpers/acl.js';
 import { Proc } from './helpers/proc.js';
 import { type RedisServer, freePort, sleep, startRedis, tempDir } from './helpers/redis.js';
 
 const test = suite('security');
-
-/** The ACL of the README: keys and channels under the prefix, and the commands muster runs. */
-const COMMANDS = [
-  'evalsha', 'eval', 'info', 'time', 'wait', 'ping', 'hello', 'auth', 'quit', 'ssubscribe', 'sunsubscribe',
-  'hget', 'hmget', 'hset', 'hdel', 'hgetall', 'hlen', 'hincrby', 'zadd', 'zrem', 'zscore', 'zrange', 'zrangebyscore',
-  'lpush', 'lindex', 'rpop', 'lrange', 'spublish',
-];
-const acl = (without: string[] = []) =>
-  ['on', '>secret', 'resetkeys', '~muster:*', 'resetchannels', '&muster:*', '-@all', ...COMMANDS.filter((c) => !without.includes(c)).map((c) => `+${c}`)];
 
 async function aclServer(): Promise<{ server: RedisServer; admin: Redis }> {
   const server = await startRedis();

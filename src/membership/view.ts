@@ -189,7 +189,16 @@ export class PeerView {
   /** Subscribes to the group's channel; resolves once subscribed. */
   async listen(conn: Connection, channel: string): Promise<void> {
     try {
-      const unsub = await subscribe(conn, channel, (m) => this.onMessage(m), (err) => this.hooks.fail(wrap(err, 'subscriber')));
+      const unsub = await subscribe(
+        conn,
+        channel,
+        (m) => this.onMessage(m),
+        (err) => this.hooks.fail(wrap(err, 'subscriber')),
+        // What was announced before the subscription stood is read now.
+        () => {
+          if (!this.closed && this.hooks.active()) void this.sync();
+        },
+      );
       if (this.closed) await unsub();
       else this.unsubscribe = unsub;
     } catch (err) {

@@ -126,17 +126,19 @@ function classify(err: unknown, where: string): ConnectionError {
  * SPUBLISH). On a client we own that speaks RESP3, it shares the connection; otherwise
  * a duplicate connection carries it; on a Cluster, a connection to the master that
  * owns the channel's slot. Returns a function that unsubscribes and closes what it
- * opened.
+ * opened. `onSubscribed` runs after each (re)subscription: changes published while
+ * nobody listened are to be read then.
  */
 export async function subscribe(
   conn: Connection,
   channel: string,
   onMessage: (message: string) => void,
   onError: (err: Error) => void,
+  onSubscribed: () => void = () => undefined,
 ): Promise<() => Promise<void>> {
   // On a Cluster, a connection of our own to the master that owns the channel's slot
   // (ioredis' own sharded subscribers keep timers alive after disconnect()).
-  if (conn.client.isCluster) return subscribeShardChannel(conn.client as Cluster, channel, onMessage, onError);
+  if (conn.client.isCluster) return subscribeShardChannel(conn.client as Cluster, channel, onMessage, onError, onSubscribed);
   const client = conn.client as Redis;
   const shared = conn.own && client.options.protocol === 3;
   const sub = shared ? client : client.duplicate();
@@ -153,7 +155,11 @@ export async function subscribe(
     if (!shared) sub.disconnect();
     throw err;
   }
+  onSubscribed();
+  // ioredis subscribes again after a reconnect; what was published meanwhile is read.
+  sub.on('ready', onSubscribed);
   return async () => {
+    sub.off('ready', onSubscribed);
     sub.off('smessage', handler);
     if (shared) {
       await sub.sunsubscribe(channel).catch(() => undefined);

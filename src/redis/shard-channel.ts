@@ -39,8 +39,9 @@ export async function subscribeShardChannel(
   channel: string,
   onMessage: (message: string) => void,
   onError: (err: Error) => void,
+  onSubscribed: () => void,
 ): Promise<() => Promise<void>> {
-  const keeper = new ShardChannel(cluster, channel, onMessage, onError);
+  const keeper = new ShardChannel(cluster, channel, onMessage, onError, onSubscribed);
   await keeper.start();
   return () => keeper.stop();
 }
@@ -60,6 +61,7 @@ class ShardChannel {
     private readonly channel: string,
     private readonly onMessage: (message: string) => void,
     private readonly onError: (err: Error) => void,
+    private readonly onSubscribed: () => void,
   ) {
     this.slot = slotOf(channel);
     this.checker = setInterval(() => {
@@ -163,6 +165,7 @@ class ShardChannel {
     // a dropped connection may mean a failover. Either way, find the owner again.
     sub.once('moved', () => this.move(true));
     sub.once('close', () => this.move(true));
+    this.onSubscribed();
   }
 
   /** Moves the subscription to the slot's current owner, retrying until it succeeds. */
