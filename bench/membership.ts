@@ -1,16 +1,19 @@
 // Membership cost on one Redis, for 1, 100, 1,000 and 10,000 members.
 //
-//   npm run build:test && node build/bench/membership.js [--sizes 1,100,1000] [--seconds 5]   (--sizes 10000 for the largest)
+//   npm run build:test && node build/bench/membership.js [--sizes 1,100,1000,10000] [--seconds 5]
 //
-// Groups of more than 4,096 members are membership-only (`shards: false`); smaller ones
-// hold shards 0..4095. Per size also: Redis CPU (cores, from INFO cpu over the steady
-// state), a bare connect+PING p50/p99 in the same run (the floor of any join), and the
-// cost of one change's fan-out (Redis time of the SPUBLISH that announces it).
-// With N members already in the group (held by helper processes, 250 each, so their
-// Pub/Sub traffic is not this process's work): join latency of one more member (from
-// join() called to resolved, fresh connection included, 50 samples), Redis commands
-// per member per second in steady state (and script calls per heartbeat), and Redis
-// memory per member: all of it (mostly the connection) and the group's keys alone.
+// With N members already in the group: join latency of one more member (a real join(),
+// from called to resolved, fresh connection included, 50 samples) against a bare
+// connect+PING p50/p99 in the same run (the floor of any join); Redis CPU (cores, from
+// INFO cpu over the steady state); the cost of one change's fan-out (Redis time of the
+// SPUBLISH that announces it); Redis commands per member per second in steady state
+// (and script calls per heartbeat); Redis memory per member: all of it (mostly the
+// connections) and the group's keys alone.
+// The N members are held by helper processes (so their Pub/Sub traffic is not this
+// process's work): full members (250 per process) up to 1,000, holding shards 0..4095;
+// from 1,000 up, stand-ins (bench/stand-ins.ts: the same Redis calls and connections as
+// a member, none of its in-process work; 1,000 per process) in a membership-only group.
+// At 1,000 both run, so the table shows the stand-ins next to real members.
 // For comparison, the same figures for a naive membership in the style of the older
 // heartbeat pollers: one key per member with a TTL, SET every heartbeat, SCAN to list.
 
@@ -27,8 +30,8 @@ const opt = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1]! : dflt;
 };
-const SIZES = opt('sizes', '1,100,1000').split(',').map(Number);
-const MAX_SHARDED = 4096;
+const SIZES = opt('sizes', '1,100,1000,10000').split(',').map(Number);
+const STAND_INS_ABOVE = 1000;
 const SECONDS = Number(opt('seconds', '5'));
 const HEARTBEAT = 1000;
 const TIMEOUT = 5000;
@@ -49,6 +52,7 @@ async function stats(c: Redis) {
     memory: num(/used_memory:(\d+)/),
     cpu: Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? 0) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? 0),
     spublishUsec: Number(/cmdstat_spublish:calls=\d+,usec=\d+,usec_per_call=([\d.]+)/.exec(info)?.[1] ?? NaN),
+    scriptUsec: Number(/cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(info)?.[2] ?? 0),
     keys: 0,
   };
 }
@@ -73,6 +77,8 @@ interface Row {
   bytesPerMember: number;
   keyBytesPerMember: number;
   cpuCores: number;
+  /** Redis time inside the scripts per call (the rest of the CPU is connections and I/O). */
+  scriptUsPerCall: number;
   pingP50: number;
   pingP99: number;
   fanoutUs: number | null;
@@ -93,20 +99,28 @@ async function connectPing(url: string): Promise<{ p50: number; p99: number }> {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-async function background(url: string, group: string, n: number, sharded: boolean): Promise<ChildProcess[]> {
+async function background(url: string, group: string, n: number, sharded: boolean, standIns: boolean): Promise<ChildProcess[]> {
   const procs: ChildProcess[] = [];
-  const ready: Promise<void>[] = [];
-  // 250 members per helper process; 500 for the largest groups (fewer processes).
-  const per = n > MAX_SHARDED ? 500 : 250;
+  const nextLine: (() => Promise<void>)[] = [];
+  // 250 members per helper process, or 1,000 stand-ins.
+  const per = standIns ? 1000 : 250;
   for (let from = 0; from < n; from += per) {
     const count = Math.min(per, n - from);
-    const p = spawn(process.execPath, [pathJoin(here, 'members-helper.js'), url, group, String(from), String(count), String(HEARTBEAT), String(TIMEOUT), sharded ? 'on' : 'off'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const argv = standIns
+      ? [pathJoin(here, 'stand-ins.js'), url, group, String(from), String(count), String(HEARTBEAT), String(TIMEOUT)]
+      : [pathJoin(here, 'members-helper.js'), url, group, String(from), String(count), String(HEARTBEAT), String(TIMEOUT), sharded ? 'on' : 'off'];
+    const p = spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
     procs.push(p);
-    ready.push(new Promise((resolve) => createInterface({ input: p.stdout! }).once('line', () => resolve())));
+    const lines = createInterface({ input: p.stdout! });
+    nextLine.push(() => new Promise((resolve) => lines.once('line', () => resolve())));
   }
-  await Promise.all(ready);
+  await Promise.all(nextLine.map((next) => next()));
+  if (standIns) {
+    // Every stand-in has joined; now they subscribe.
+    const subscribed = nextLine.map((next) => next());
+    for (const p of procs) p.stdin!.write('go\n');
+    await Promise.all(subscribed);
+  }
   return procs;
 }
 
@@ -120,11 +134,11 @@ async function groupBytes(admin: Redis, group: string): Promise<number> {
   return total;
 }
 
-async function benchMuster(url: string, admin: Redis, n: number): Promise<Row> {
-  const group = `bench${n}`;
-  const sharded = n <= MAX_SHARDED;
+async function benchMuster(url: string, admin: Redis, n: number, standIns: boolean): Promise<Row> {
+  const group = `bench${n}${standIns ? 's' : ''}`;
+  const sharded = !standIns;
   const base = await stats(admin);
-  const procs = await background(url, group, n - 1, sharded);
+  const procs = await background(url, group, n - 1, sharded, standIns);
   const ping = await connectPing(url);
   // From here on, every change fans out to the whole group.
   await admin.config('RESETSTAT');
@@ -140,8 +154,9 @@ async function benchMuster(url: string, admin: Redis, n: number): Promise<Row> {
   }
   const { s0, s1, secs } = await steady(admin);
   const row: Row = {
-    impl: sharded ? 'muster' : 'muster (shards: false)',
+    impl: standIns ? 'muster, stand-ins (shards: false)' : sharded ? 'muster' : 'muster (shards: false)',
     cpuCores: (s1.cpu - s0.cpu) / secs,
+    scriptUsPerCall: (s1.scriptUsec - s0.scriptUsec) / Math.max(1, s1.scripts - s0.scripts),
     pingP50: ping.p50,
     pingP99: ping.p99,
     fanoutUs: Number.isNaN(s1.spublishUsec) ? null : s1.spublishUsec,
@@ -185,6 +200,7 @@ async function benchNaive(url: string, admin: Redis, n: number): Promise<Row> {
   const row: Row = {
     impl: 'naive TTL keys + SCAN',
     cpuCores: (s1.cpu - s0.cpu) / secs,
+    scriptUsPerCall: NaN,
     pingP50: NaN,
     pingP99: NaN,
     fanoutUs: null,
@@ -203,17 +219,20 @@ async function benchNaive(url: string, admin: Redis, n: number): Promise<Row> {
   return row;
 }
 
-const redis = process.env.REDIS_URL ? undefined : await startRedis({ args: ['--maxclients', '15000'] });
+const redis = process.env.REDIS_URL ? undefined : await startRedis({ args: ['--maxclients', '25000'] });
 const url = process.env.REDIS_URL ?? redis!.url;
 const admin = new Redis(url);
 console.log(`node ${process.version}; Redis at ${url}; heartbeat ${HEARTBEAT} ms, timeout ${TIMEOUT} ms; ${SECONDS} s of steady state per size`);
 const rows: Row[] = [];
 for (const n of SIZES) {
-  rows.push(await benchMuster(url, admin, n));
+  // Full members up to 1,000; above, stand-ins (bench/stand-ins.ts). At 1,000 both run,
+  // so the table shows what the stand-ins cost Redis next to real members.
+  if (n <= STAND_INS_ABOVE) rows.push(await benchMuster(url, admin, n, false));
+  if (n >= STAND_INS_ABOVE) rows.push(await benchMuster(url, admin, n, true));
   // The naive style holds every member's connection in this process: up to 1,000.
   if (n <= 1000) rows.push(await benchNaive(url, admin, n));
 }
-const head = ['implementation', 'members', 'join p50 ms', 'join p99 ms', 'connect+PING p50/p99 ms', 'Redis CPU cores', 'fan-out of a change µs', 'Redis cmds/member/s', 'scripts/heartbeat', 'Redis bytes/member', 'of which keys'];
+const head = ['implementation', 'members', 'join p50 ms', 'join p99 ms', 'connect+PING p50/p99 ms', 'Redis CPU cores', 'of which scripts µs/call', 'fan-out of a change µs', 'Redis cmds/member/s', 'scripts/heartbeat', 'Redis bytes/member', 'of which keys'];
 const body = rows.map((r) => [
   r.impl,
   String(r.n),
@@ -221,6 +240,7 @@ const body = rows.map((r) => [
   r.p99.toFixed(2),
   Number.isNaN(r.pingP50) ? '-' : `${r.pingP50.toFixed(2)} / ${r.pingP99.toFixed(2)}`,
   r.cpuCores.toFixed(3),
+  Number.isNaN(r.scriptUsPerCall) ? '-' : r.scriptUsPerCall.toFixed(1),
   r.fanoutUs === null ? '-' : r.fanoutUs.toFixed(1),
   r.cmdsPerMemberSec.toFixed(2),
   r.scriptsPerBeat === null ? '-' : r.scriptsPerBeat.toFixed(2),

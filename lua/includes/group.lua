@@ -43,7 +43,10 @@ end
 -- The server's run_id: it changes at every restart and differs between a master and
 -- its replicas, so a restart from older data or a failover shows as a change of it.
 local function run_id()
-  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  local info = redis.call('INFO', 'server')
+  -- A plain find: a pattern scan of the whole text costs more on every heartbeat.
+  local at = string.find(info, 'run_id:', 1, true)
+  return string.sub(info, at + 7, at + 46)
 end
 
 -- The group record as a table, or nil when it is missing.
