@@ -30,7 +30,11 @@ for (const [version, Client] of [['5', Redis5 as unknown as AnyClient], ['6', Re
       assert.equal((await g.nodes()).length, 2);
       await g.close();
       for (let i = 0; i < 40 && !seen.includes('b'); i++) await new Promise((r) => setTimeout(r, 25));
-      assert.equal(seen, ['b'], 'Pub/Sub over a duplicate of the given client');
+      assert.equal(seen, ['b']);
+      // Each member subscribed on a duplicate: the given clients still run commands.
+      const [, subscribers] = (await ctx.redis.client().call('PUBSUB', 'SHARDNUMSUB', `muster:{v${version}}:events`)) as [string, number];
+      assert.is(Number(subscribers), 2, 'one subscription per member, on duplicates of the given clients');
+      assert.is(await other.ping(), 'PONG');
       await b.leave();
       await a.leave();
       assert.is(client.status, 'ready', 'a client muster did not create is not closed');
