@@ -40,6 +40,20 @@ for (const [name, timestamp, workerId, sequence, id] of table) {
   });
 }
 
+test('decodeId without a layout, with a preset name, and with a name and an epoch', () => {
+  const plain = new Snowflake({ workerId: 7 }).next();
+  const d = decodeId(plain);
+  assert.is(d.workerId, 7);
+  assert.ok(Math.abs(d.timestamp - Date.now()) < 5000, 'the default layout and epoch');
+  assert.equal(decodeId(plain, 'twitter'), d);
+  assert.equal(decodeId(String(plain), resolveLayout()), d);
+  const dated = new Snowflake({ workerId: 9, epoch: EPOCH }).next();
+  const e = decodeId(dated, 'twitter', EPOCH);
+  assert.is(e.workerId, 9);
+  assert.ok(Math.abs(e.timestamp - Date.now()) < 5000);
+  assert.throws(() => decodeId(plain, 'sonyflake-ish' as never), (err: unknown) => err instanceof OptionRangeError && err.option === 'layout');
+});
+
 test('the largest twitter ID is the largest signed 64-bit integer', () => {
   assert.is(BigInt('9223372036854775807'), 2n ** 63n - 1n);
 });

@@ -34,6 +34,8 @@ export class Group extends EventEmitter<GroupEvents> {
   private readonly keys: GroupKeys;
   private conn: Promise<Connection> | undefined;
   private view: PeerView | undefined;
+  private started: Promise<void> | undefined;
+  private startError: Error | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -136,11 +138,23 @@ export class Group extends EventEmitter<GroupEvents> {
         // Whatever changed between the read and now comes with the first catch-up.
         await view.sync();
       } catch (err) {
-        this.fail(wrap(err, 'watch'));
+        this.startError = wrap(err, 'watch');
+        this.fail(this.startError);
       }
       this.poll();
     };
-    void start();
+    this.started = start();
+  }
+
+  /**
+   * Starts watching `+node`/`-node` if no listener did yet, and resolves once the watch
+   * stands: subscribed and the live members read, so every later change is reported.
+   * Rejects with the error of that first read (the watch itself goes on retrying).
+   */
+  async watching(): Promise<void> {
+    this.watch();
+    await this.started;
+    if (!this.view?.isKnown && this.startError) throw this.startError;
   }
 
   private poll(): void {

@@ -2,7 +2,7 @@
 
 import { OptionRangeError, OptionTypeError } from '../errors.js';
 import { parseInteger } from '../options.js';
-import type { ResolvedLayout } from './layout.js';
+import { type Layout, type LayoutName, type ResolvedLayout, resolveLayout } from './layout.js';
 
 /** What an ID is made of. */
 export interface DecodedId {
@@ -28,8 +28,25 @@ export function encodeId(parts: { timestamp: number | Date; workerId?: number; s
   return (BigInt(t) << (seqBits + BigInt(layout.workerBits))) | (BigInt(w) << seqBits) | BigInt(q);
 }
 
-/** Splits an ID minted with `layout` into its parts. */
-export function decodeId(id: bigint | string | number, layout: ResolvedLayout): DecodedId {
+/** A layout already resolved, or what {@link resolveLayout} takes. */
+function asResolved(layout: ResolvedLayout | LayoutName | Layout | undefined, epoch: Date | string | number | undefined): ResolvedLayout {
+  if (typeof layout === 'object' && layout !== null && 'epochMs' in layout && 'endMs' in layout) return layout;
+  return resolveLayout(layout, epoch);
+}
+
+/**
+ * Splits an ID into its parts. `layout`: a resolved layout, a preset name or a layout
+ * (default: the default layout, `'twitter'`, with the default epoch); `epoch`: the epoch
+ * the generator used when `layout` is not resolved (default: the library's).
+ *
+ * @example
+ * ```ts
+ * decodeId(id);                                  // the default layout and epoch
+ * decodeId(id, 'twitter', '2024-01-01');         // another epoch
+ * ```
+ */
+export function decodeId(id: bigint | string | number, layout?: ResolvedLayout | LayoutName | Layout, epoch?: Date | string | number): DecodedId {
+  const l = asResolved(layout, epoch);
   let v: bigint;
   try {
     if (typeof id === 'number' && !Number.isSafeInteger(id)) throw new Error();
@@ -38,12 +55,12 @@ export function decodeId(id: bigint | string | number, layout: ResolvedLayout): 
   } catch {
     throw new OptionTypeError('id', id, 'a bigint, a decimal string or a safe integer');
   }
-  const total = layout.timeBits + layout.workerBits + layout.sequenceBits;
+  const total = l.timeBits + l.workerBits + l.sequenceBits;
   if (v < 0n || v >= 1n << BigInt(total)) throw new OptionRangeError('id', id, `an ID of at most ${total} bits`);
-  const seqBits = BigInt(layout.sequenceBits);
+  const seqBits = BigInt(l.sequenceBits);
   return {
-    timestamp: layout.epochMs + Number(v >> (seqBits + BigInt(layout.workerBits))) * layout.unitMs,
-    workerId: Number((v >> seqBits) & ((1n << BigInt(layout.workerBits)) - 1n)),
+    timestamp: l.epochMs + Number(v >> (seqBits + BigInt(l.workerBits))) * l.unitMs,
+    workerId: Number((v >> seqBits) & ((1n << BigInt(l.workerBits)) - 1n)),
     sequence: Number(v & ((1n << seqBits) - 1n)),
   };
 }

@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// The `muster` command: status and watch of a group (through the read-only group view:
+// running them changes nothing in Redis) and decoding IDs. Exit codes: 0 done, 1 a
+// failure (Redis unreachable, refused credentials, ...), 2 bad usage.
+
+import { parseArgs } from 'node:util';
+import { MusterError } from '../errors.js';
+import { group as openGroup } from '../membership/group.js';
+import { decodeId } from '../snowflake/decode.js';
+import type { NodeInfo } from '../types.js';
+
+const HELP: Record<string, string> = {
+  main: `Usage: muster <command> [options]
+
+Commands:
+  status   members and shards of a group, once
+  watch    the same, live, with +node/-node lines as they happen (Ctrl-C ends)
+  decode   the timestamp, shard and sequence of an ID
+
+Connection (status, watch): --redis URL (default: REDIS_URL, else redis://127.0.0.1:6379),
+--group NAME (default: default), --prefix P (default: muster).
+Run "muster <command> --help" for a command's options.
+Exit codes: 0 done, 1 failure, 2 bad usage.`,
+  status: `Usage: muster status [--redis URL] [--group NAME] [--prefix P] [--json]
+
+Prints the group's members (id, life, shard, joined, meta) and shards (holder, fence,
+floor, reserved until, free or quarantined until). Reads only: nothing in the group
+changes. --json prints one JSON object instead of tables.`,
+  watch: `Usage: muster watch [--redis URL] [--group NAME] [--prefix P] [--poll MS]
+
+Prints the status, then one line per member that joins (+) or departs (-), until Ctrl-C.
+Reads only: nothing in the group changes.`,
+  decode: `Usage: muster decode ID [--layout twitter|sonyflake|...] [--epoch DATE] [--json]
+
+Prints the ID's time (ISO), shard (worker ID) and sequence. The layout and epoch must be
+those the generator used (default: muster's defaults).`,
+};
+
+class UsageError extends Error {}
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>): { values: Values; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+const CONNECTION = { redis: { type: 'string' }, group: { type: 'string' }, prefix: { type: 'string' } } as const;
+
+function viewOf(values: Values, poll?: number) {
+  return openGroup({
+    redis: (values.redis as string | undefined) ?? process.env.REDIS_URL,
+    group: values.group as string | undefined,
+    prefix: values.prefix as string | undefined,
+    ...(poll !== undefined ? { poll } : {}),
+  });
+}
+
+/** A fixed-width text table. */
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+function ago(ms: number, now: number): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+function memberRow(n: NodeInfo, now: number): string[] {
+  return [n.id, n.life, n.shard === undefined ? '-' : String(n.shard), ago(n.joinedAt, now), JSON.stringify(n.meta)];
+}
+
+async function status(args: string[], out: (s: string) => void): Promise<void> {
+  const { values } = parse(args, { ...CONNECTION, json: { type: 'boolean' } });
+  const g = viewOf(values);
+  try {
+    const [nodes, shards] = await Promise.all([g.nodes(), g.shards()]);
+    if (values.json) {
+      out(JSON.stringify({ group: values.group ?? 'default', nodes, shards }, null, 2));
+      return;
+    }
+    const now = Date.now();
+    out(`${nodes.length} member${nodes.length === 1 ? '' : 's'}`);
+    if (nodes.length > 0) out(table(['ID', 'LIFE', 'SHARD', 'JOINED', 'META'], nodes.map((n) => memberRow(n, now))));
+    if (shards.length > 0) {
+      out('');
+      out(
+        table(
+          ['SHARD', 'STATE', 'HOLDER', 'FENCE', 'FLOOR', 'RESERVED UNTIL'],
+          shards.map((s) => [
+            String(s.shard),
+            s.state === 'quarantined' ? `quarantined until ${new Date(s.quarantinedUntil!).toISOString()}` : s.state,
+            s.holder ? `${s.holder.id} (${s.holder.life})` : '-',
+            s.fence === undefined ? '-' : String(s.fence),
+            s.floor === undefined ? '-' : new Date(s.floor).toISOString(),
+            s.reservedUntil === undefined ? '-' : new Date(s.reservedUntil).toISOString(),
+          ]),
+        ),
+      );
+    }
+  } finally {
+    await g.close();
+  }
+}
+
+async function watch(args: string[], out: (s: string) => void): Promise<void> {
+  const { values } = parse(args, { ...CONNECTION, poll: { type: 'string' } });
+  const poll = values.poll === undefined ? undefined : Number(values.poll);
+  if (poll !== undefined && !(Number.isInteger(poll) && poll > 0)) throw new UsageError(`--poll must be a whole number of ms above 0, got ${values.poll}`);
+  await status(args.filter((a, i) => a !== '--poll' && args[i - 1] !== '--poll' && !a.startsWith('--poll=')), out);
+  const g = viewOf(values, poll);
+  const stamp = () => new Date().toISOString();
+  g.on('+node', (n) => out(`${stamp()} +${n.id} life ${n.life}${n.shard === undefined ? '' : ` shard ${n.shard}`}`));
+  g.on('-node', (n) => out(`${stamp()} -${n.id} life ${n.life} (${n.reason})`));
+  g.on('error', (err) => process.stderr.write(`muster: ${err.message}\n`));
+  try {
+    await g.watching();
+  } catch (err) {
+    await g.close();
+    throw err;
+  }
+  out(`${stamp()} watching; Ctrl-C ends`);
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+  await g.close();
+}
+
+function decode(args: string[], out: (s: string) => void): void {
+  const { values, positionals } = parse(args, { layout: { type: 'string' }, epoch: { type: 'string' }, json: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new UsageError(`decode takes one ID, got ${positionals.length}`);
+  const d = decodeId(positionals[0]!, values.layout as never, values.epoch as string | undefined);
+  const r = { id: positionals[0], time: new Date(d.timestamp).toISOString(), shard: d.workerId, sequence: d.sequence };
+  out(values.json ? JSON.stringify(r) : `time ${r.time}\nshard ${r.shard}\nsequence ${r.sequence}`);
+}
+
+/** Runs the command line `argv`; resolves to the exit code. */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
+  const [command, ...rest] = argv;
+  const err = (s: string) => process.stderr.write(s + '\n');
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    out(HELP.main!);
+    return command ? 0 : 2;
+  }
+  if (!(command in HELP) || command === 'main') {
+    err(`muster: unknown command "${command}"\n\n${HELP.main}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out(HELP[command]!);
+    return 0;
+  }
+  try {
+    if (command === 'status') await status(rest, out);
+    else if (command === 'watch') await watch(rest, out);
+    else decode(rest, out);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`muster ${command}: ${e.message}\n\n${HELP[command]}`);
+      return 2;
+    }
+    // Option errors of the library (a bad --group, an ID out of range) are usage errors too.
+    const code = (e as MusterError).code;
+    if (code === 'OPTION_TYPE' || code === 'OPTION_RANGE') {
+      err(`muster ${command}: ${(e as Error).message}`);
+      return 2;
+    }
+    err(`muster ${command}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+// Run when started as a program (not when imported by a test).
+const self = process.argv[1] ?? '';
+if (/[\\/]cli[\\/]main\.js$/.test(self) || /[\\/]muster$/.test(self)) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
