@@ -3,10 +3,13 @@
 // lock-out once 4,096 IDs were handed out. Same Redis, same connection kind, same run.
 //
 //   node build/bench/redis-ids.js       (starts a private redis-server unless REDIS_URL is set)
+//
+// Then RedisIds on a private three-master Redis Cluster: one station per master, calls in
+// turn (skip it with --no-cluster).
 
 import { Redis } from 'ioredis';
 import { RedisIds } from '../src/index.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { type RedisCluster, startCluster, startRedis } from '../test/helpers/redis.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const redis = process.env.REDIS_URL ? undefined : await startRedis();
@@ -36,6 +39,13 @@ interface Impl {
 async function muster(): Promise<Impl> {
   const gen = await RedisIds.connect({ redis: url, group: `bench-${process.pid}` });
   return { name: 'muster RedisIds', one: () => gen.getId(), many: (n) => gen.getIds(n), close: () => gen.close() };
+}
+
+let cluster: RedisCluster | undefined;
+async function musterCluster(): Promise<Impl> {
+  cluster = await startCluster();
+  const gen = await RedisIds.connect({ redis: `redis://127.0.0.1:${cluster.nodes[0]!.port}`, group: `bench-${process.pid}` });
+  return { name: `muster RedisIds, Cluster of 3 (shards ${gen.shards.join(',')})`, one: () => gen.getId(), many: (n) => gen.getIds(n), close: () => gen.close() };
 }
 
 async function fingrprint(): Promise<Impl> {
@@ -75,7 +85,7 @@ async function measure(op: () => Promise<unknown>, idsPerCall: number, inFlight:
 const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0));
 const rows: string[][] = [];
 try {
-  for (const make of [muster, fingrprint]) {
+  for (const make of process.argv.includes('--no-cluster') ? [muster, fingrprint] : [muster, fingrprint, musterCluster]) {
     const impl = await make();
     for (const [form, op, per, inFlight] of [
       ['getId(), sequential', () => impl.one(), 1, 1],
@@ -90,6 +100,7 @@ try {
   }
 } finally {
   await redis?.stop();
+  await cluster?.stop();
 }
 console.log(`node ${process.version}, ${SECONDS} s per row, one Redis on loopback\n`);
 console.log('| implementation | calls | IDs/s | errors |');

@@ -113,8 +113,9 @@ export class RedisIds extends EventEmitter<{ error: (err: Error) => void }> {
       }
       const shard = BigInt(r.shard) << BigInt(this.layout.sequenceBits);
       for (const [t, first, n] of r.runs) {
-        const base = (BigInt(t) << BigInt(this.layout.workerBits + this.layout.sequenceBits)) | shard;
-        for (let i = 0; i < n; i++) out.push(base | BigInt(first + i));
+        // Consecutive sequence numbers of one unit: consecutive IDs.
+        let id = (BigInt(t) << BigInt(this.layout.workerBits + this.layout.sequenceBits)) | shard | BigInt(first);
+        for (let i = 0; i < n; i++, id++) out.push(id);
       }
     }
     return out;
