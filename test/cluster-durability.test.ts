@@ -4,7 +4,7 @@
 import { Cluster } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DurabilityError, join } from '../src/index.js';
+import { DurabilityError, RedisIds, decodeId, join, resolveLayout } from '../src/index.js';
 import { until } from './helpers/members.js';
 import { type RedisCluster, type RedisServer, startCluster } from './helpers/redis.js';
 
@@ -56,6 +56,63 @@ test('WAIT counts the replicas of the group\'s master: stopping another master\'
   } finally {
     await m.leave().catch(() => undefined);
     client.disconnect();
+  }
+});
+
+test('RedisIds across a failover to a replica that lags (the group\'s master SIGKILLed): none repeats', async (ctx) => {
+  const group = 'ids-failover';
+  const key = `muster:{${group}}:group`;
+  const { owner: replica } = await replicas(ctx.cluster, key);
+  const probe = ctx.cluster.client();
+  const masterPort = async () => {
+    const slot = Number(await probe.cluster('KEYSLOT', key));
+    return (await probe.cluster('SLOTS')).find(([lo, hi]) => slot >= lo && slot <= hi)![2]![1];
+  };
+  const port = await masterPort();
+  const gen = await RedisIds.connect({ redis: ctx.cluster.client(), group, timeout: 5000 });
+  const mint = async (rounds: number) => {
+    const out: bigint[] = [];
+    for (let i = 0, tries = 0; i < rounds; ) {
+      try {
+        out.push(...(await gen.getIds(4096)));
+        i++;
+      } catch (err) {
+        if (++tries > 200) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    return out;
+  };
+  try {
+    const before = await mint(6);
+    // The replica stops reading; 8 MB of filler fills the link, so what follows stays in
+    // the master's buffers and is lost with it.
+    replica.proc!.kill('SIGSTOP');
+    const admin = ctx.cluster.nodes.find((n) => n.port === port)!.client();
+    await admin.set(`filler{${group}}`, 'x'.repeat(8 << 20));
+    const lost = await mint(20);
+    await admin.set(`marker{${group}}`, '1');
+    await ctx.cluster.nodes.find((n) => n.port === port)!.stop('SIGKILL');
+    replica.proc!.kill('SIGCONT');
+    assert.ok(await until(async () => (await masterPort().catch(() => port)) === replica.port, 20_000), 'the replica took over');
+    const promoted = replica.client();
+    assert.is(await promoted.get(`marker{${group}}`), null, 'the replica lags: the writes after the filler are lost');
+    const after = await mint(20);
+    const all = [...before, ...lost, ...after];
+    assert.is(new Set(all).size, all.length, 'no repeat across the failover');
+    const layout = resolveLayout('twitter');
+    const top = new Map<number, bigint>();
+    for (const id of lost) {
+      const w = decodeId(id, layout).workerId;
+      if (!top.has(w) || id > top.get(w)!) top.set(w, id);
+    }
+    for (const id of after) {
+      const w = decodeId(id, layout).workerId;
+      if (top.has(w) && id <= top.get(w)!) assert.unreachable(`shard ${w}: ${id} after the failover is not above ${top.get(w)} that it lost`);
+    }
+  } finally {
+    replica.proc?.kill('SIGCONT');
+    await gen.close();
   }
 });
 
