@@ -1,5 +1,5 @@
 // One member of the demo: joins, prints its events as JSON lines, prints its view of
-// the group on SIGUSR2 and leaves on SIGTERM. Usage: demo-member.js NAME REDIS_URL GROUP
+// the group and three IDs on SIGUSR2 and leaves on SIGTERM or when its stdin (a pipe from the demo) closes. Usage: demo-member.js NAME REDIS_URL GROUP
 
 import { join } from '../src/index.js';
 
@@ -15,10 +15,19 @@ member.on('error', (err) => out('error', { message: err.message }));
 
 process.on('SIGUSR2', () => {
   member.nodes().then(
-    (nodes) => out('nodes', { nodes: nodes.map((n) => ({ id: n.id, shard: n.shard })) }),
+    (nodes) => {
+      const gen = member.snowflake();
+      out('nodes', { nodes: nodes.map((n) => ({ id: n.id, shard: n.shard })), ids: [gen.next(), gen.next(), gen.next()].map(String) });
+    },
     (err: Error) => out('error', { message: err.message }),
   );
 });
-process.on('SIGTERM', () => {
+let leaving = false;
+const leave = () => {
+  if (leaving) return;
+  leaving = true;
   member.leave().finally(() => process.exit(0));
-});
+};
+process.on('SIGTERM', leave);
+// The demo holds our stdin: when it is gone, so are we.
+process.stdin.on('end', leave).on('error', leave).resume();

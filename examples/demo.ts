@@ -14,17 +14,43 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { decodeId, group as groupView } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const children: ChildProcess[] = [];
 let tempDir: string | undefined;
+let redisProc: ChildProcess | undefined;
 
 function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   if (tempDir) rmSync(tempDir, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
-process.on('SIGINT', () => process.exit(130));
+
+/** Asks `procs` to stop, waits up to 3 s for them to exit, then kills what is left and waits for that. */
+async function stop(procs: ChildProcess[]): Promise<void> {
+  const running = procs.filter((c) => c.exitCode === null && c.signalCode === null);
+  const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+  for (const c of running) c.kill('SIGTERM');
+  await Promise.race([Promise.all(exited), sleep(3000)]);
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all(exited);
+}
+
+/** The members first (they leave while Redis is still there), then the private Redis. */
+async function stopChildren(): Promise<void> {
+  await stop(children.filter((c) => c !== redisProc));
+  if (redisProc) await stop([redisProc]);
+  cleanup();
+}
+
+// Ctrl-C or SIGTERM: the members leave, the private redis-server stops, the folder goes.
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(sig, () => {
+    say(`\n${sig}: stopping the members and the private Redis.`);
+    void stopChildren().then(() => process.exit(code));
+  });
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (line: string) => console.log(line);
@@ -48,6 +74,7 @@ async function privateRedis(): Promise<string> {
     process.exit(1);
   });
   children.push(proc);
+  redisProc = proc;
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => undefined);
@@ -74,7 +101,8 @@ interface Line {
 const lines: Line[] = [];
 
 function startMember(name: string, url: string, group: string): ChildProcess {
-  const child = spawn(process.execPath, [join(here, 'demo-member.js'), name, url, group], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // stdin is a pipe from the demo: when the demo dies, it closes and the member leaves.
+  const child = spawn(process.execPath, [join(here, 'demo-member.js'), name, url, group], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
   createInterface({ input: child.stdout! }).on('line', (raw) => {
     const ev = JSON.parse(raw) as Line;
@@ -98,7 +126,7 @@ async function waitFor(pred: (l: Line) => boolean, ms: number): Promise<boolean>
 }
 
 async function main(): Promise<number> {
-  const url = process.env.REDIS_URL ?? (await privateRedis());
+  const url = process.env.REDIS_URL || (await privateRedis());
   const group = `demo-${process.pid}`;
   say(`muster demo: Redis at ${url}${process.env.REDIS_URL ? '' : ' (private, started for this demo)'}; group "${group}"`);
   say('');
@@ -118,6 +146,11 @@ async function main(): Promise<number> {
   await waitFor((l) => lines.indexOf(l) >= probe && l.e === 'nodes', 3000);
   const view = lines.find((l, i) => i >= probe && l.e === 'nodes');
   for (const n of (view?.nodes as { id: string; shard: number }[]) ?? []) say(`  ${n.id}  shard ${n.shard}`);
+  say('  three IDs from alpha, decoded (time, shard, sequence):');
+  for (const id of (view?.ids as string[]) ?? []) {
+    const d = decodeId(id);
+    say(`  ${id}  ${new Date(d.timestamp).toISOString()}  shard ${d.workerId}  seq ${d.sequence}`);
+  }
 
   say('');
   say('3. charlie is killed (SIGKILL, no goodbye):');
@@ -128,6 +161,10 @@ async function main(): Promise<number> {
     10_000,
   );
   const tookMs = Date.now() - killedAt;
+  const watcher = groupView({ redis: url, group });
+  const charlie = (await watcher.shards()).find((x) => x.state === 'quarantined');
+  await watcher.close();
+  if (charlie) say(`  charlie's shard ${charlie.shard} is quarantined until ${new Date(charlie.quarantinedUntil!).toISOString()}: nobody mints under it before its lease has surely lapsed`);
   await sleep(1000); // time for a second `node down` to show up, if there were one
   const downs = lines.filter((l) => l.e === 'node down' && l.id === 'charlie');
   say('');
@@ -144,13 +181,13 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => {
-    cleanup();
+  async (code) => {
+    await stopChildren();
     process.exit(code);
   },
-  (err: unknown) => {
+  async (err: unknown) => {
     console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
-    cleanup();
+    await stopChildren();
     process.exit(1);
   },
 );

@@ -1,11 +1,11 @@
 // The examples run as a user would run them, against a Redis started for the test.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type RedisServer, tempDir, track, useRedis } from './helpers/redis.js';
+import { type RedisServer, ping, sleep, tempDir, track, useRedis } from './helpers/redis.js';
 
 const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 const test = suite<{ redis: RedisServer }>('examples');
@@ -32,6 +32,23 @@ test('demo: three members, one killed, node down exactly once, exit 0', async ({
   assert.is(code, 0, out);
   assert.match(out, /node down delivered 1 time\(s\)/);
   assert.not.match(out, /at .*\.js:\d+/, 'no stack trace on the happy path');
+});
+
+test('demo with its own Redis, SIGTERM while it runs: members leave, Redis stops, nothing is left running', async () => {
+  const r = run('demo.js', { REDIS_URL: '' });
+  const joined = async () => {
+    for (let i = 0; i < 300 && (r.output().match(/ joined \(shard/g)?.length ?? 0) < 3; i++) await sleep(50);
+  };
+  await joined();
+  const port = Number(/Redis at redis:\/\/127\.0\.0\.1:(\d+)/.exec(r.output())?.[1]);
+  assert.ok(port > 0, r.output());
+  r.child.kill('SIGTERM');
+  const { code, out } = await r.done;
+  assert.is(code, 143, out);
+  assert.match(out, 'SIGTERM: stopping the members and the private Redis.');
+  assert.not.ok(await ping(port), 'the private redis-server stopped');
+  const left = spawnSync('pgrep', ['-f', `demo-${r.child.pid}`], { encoding: 'utf8' });
+  assert.is(left.stdout.trim(), '', 'no member process left');
 });
 
 test('cleanup: the dead instance’s sessions are adopted once', async ({ redis }) => {
