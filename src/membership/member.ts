@@ -19,6 +19,7 @@ import type { Snowflake, SnowflakeOptions } from '../snowflake/generator.js';
 import type { LostReason, NodeInfo } from '../types.js';
 import { Heartbeat } from './heartbeat.js';
 import { type JoinContext, REAP_LIMIT, joinLife } from './joining.js';
+import { debug, iso } from '../debug.js';
 import { Reports } from './reports.js';
 import { type MemberEvents, emitError, emitSafely } from './events.js';
 import { PeerView } from './view.js';
@@ -77,7 +78,10 @@ export class Member extends EventEmitter<MemberEvents> {
         if (this.state === 'joining' || this.holdShardEvent) this.shardOnJoin = lease;
         else this.safeEmit('shard', lease.shard, lease);
       },
-      lost: (shard, reason) => this.safeEmit('shard lost', shard, reason),
+      lost: (shard, reason) => {
+        debug('%s lost its lease on shard %d (%s)', this.id, shard, reason);
+        this.safeEmit('shard lost', shard, reason);
+      },
       skewed: (err) => this.fail(err),
       closed: () => (this.state === 'left' || this.state === 'lost' ? new MemberClosedError() : undefined),
     });
@@ -194,6 +198,7 @@ export class Member extends EventEmitter<MemberEvents> {
     const prev = this.state;
     if (prev === 'left') return;
     this.state = 'left';
+    debug('%s leaves group %s', this.id, this.options.group);
     this.heart.stop();
     this.keeper.end('left');
     this.keeper.rejectWaiters(new MemberClosedError());
@@ -276,6 +281,13 @@ export class Member extends EventEmitter<MemberEvents> {
     this.reports.newLife();
     this.peers.reset(res.inc, res.ver, rejoin ? res.view : undefined);
     if (res.shard >= 0) this.keeper.start(res.shard, res.fence, res.floor, grant);
+    debug(
+      '%s joined group %s as life %s%s',
+      this.id,
+      this.options.group,
+      life,
+      res.shard >= 0 ? `, claimed shard ${res.shard} (fence ${res.fence}, IDs above ${iso(res.floor)}, reserved until ${iso(res.reservation)})` : '',
+    );
     return res.reports;
   }
 
@@ -331,14 +343,20 @@ export class Member extends EventEmitter<MemberEvents> {
       const lease = this.keeper.current;
       // The store restarted or failed over since this lease was granted: Redis gave a
       // new lease on the same shard, above a floor no earlier reservation reaches.
-      if (lease && lease.fence !== res.fence && counted) this.keeper.rebase(res.fence, res.floor, grant);
-      else this.keeper.renew(grant);
+      if (lease && lease.fence !== res.fence && counted) {
+        debug('%s: the store restarted or failed over; new lease on shard %d (fence %s, IDs above %s)', this.id, lease.shard, res.fence, iso(res.floor));
+        this.keeper.rebase(res.fence, res.floor, grant);
+      } else {
+        debug('%s renewed shard %d until %s', this.id, lease?.shard ?? -1, iso(res.reservation));
+        this.keeper.renew(grant);
+      }
     }
     this.peers.take(res);
     this.deliver(res.reports);
   }
 
   private async onLost(reason: LostReason): Promise<void> {
+    debug('%s lost its life %s (%s)', this.id, this.current, reason === 'wiped' ? 'wiped: the store lost the group' : reason);
     this.heart.stop();
     this.keeper.end(reason);
     this.safeEmit('lost', reason);
@@ -383,6 +401,7 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   private deliver(reports: Parameters<Reports['deliver']>[0]): void {
+    for (const r of reports) debug('%s reaped %s (life %s): node down is ours to handle', this.id, r.node.id, r.node.life);
     if (this.state !== 'left') this.reports.deliver(reports);
   }
 
