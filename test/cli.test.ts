@@ -66,13 +66,16 @@ test('status: members and shards as tables and as JSON, and nothing in the group
     const table = await run(['status', '--redis', ctx.redis.url, '--group', 'cli']);
     assert.is(table.code, 0, table.err);
     assert.match(table.out, '2 members');
-    assert.match(table.out, /alpha\s+\S+\s+\d+\s+\d+s ago\s+\{"url":"http:\/\/a"\}/);
+    assert.match(table.out, /alpha\s+\S+\s+\d+\s+\d+ ms ago\s+\d+s ago\s+\{"url":"http:\/\/a"\}/);
+    const beatAgo = Number(/alpha\s+\S+\s+\d+\s+(\d+) ms ago/.exec(table.out)![1]);
+    assert.ok(beatAgo <= FAST.timeout, `last heartbeat ${beatAgo} ms ago, within the timeout`);
     assert.match(table.out, /bravo/);
     assert.match(table.out, /SHARD\s+STATE\s+HOLDER/);
     assert.match(table.out, `held   alpha (${a.life})`);
     const json = await run(['status', '--group', 'cli', '--json'], { REDIS_URL: ctx.redis.url });
     assert.is(json.code, 0, json.err);
-    const parsed = JSON.parse(json.out) as { nodes: { id: string; shard: number }[]; shards: { shard: number; state: string }[] };
+    const parsed = JSON.parse(json.out) as { now: number; nodes: { id: string; shard: number; lastBeatAt: number }[]; shards: { shard: number; state: string }[] };
+    for (const n of parsed.nodes) assert.ok(parsed.now - n.lastBeatAt >= 0 && parsed.now - n.lastBeatAt <= FAST.timeout, `${n.id} beat recently`);
     assert.equal(parsed.nodes.map((n) => n.id).sort(), ['alpha', 'bravo']);
     assert.equal(parsed.shards.filter((s) => s.state === 'held').map((s) => s.shard).sort(), [a.shard, b.shard].sort());
     assert.equal((await admin.keys('muster:{cli}:*')).sort(), keys, 'no key created or removed');

@@ -23,7 +23,8 @@ Run "muster <command> --help" for a command's options.
 Exit codes: 0 done, 1 failure, 2 bad usage.`,
   status: `Usage: muster status [--redis URL] [--group NAME] [--prefix P] [--json]
 
-Prints the group's members (id, life, shard, joined, meta) and shards (holder, fence,
+Prints the group's members (id, life, shard, last heartbeat, joined, meta; in Redis
+time) and shards (holder, fence,
 floor, reserved until, free or quarantined until). Reads only: nothing in the group
 changes. --json prints one JSON object instead of tables.`,
   watch: `Usage: muster watch [--redis URL] [--group NAME] [--prefix P] [--poll MS]
@@ -72,22 +73,28 @@ function ago(ms: number, now: number): string {
   return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
 }
 
-function memberRow(n: NodeInfo, now: number): string[] {
-  return [n.id, n.life, n.shard === undefined ? '-' : String(n.shard), ago(n.joinedAt, now), JSON.stringify(n.meta)];
+function memberRow(n: NodeInfo, lastBeatAt: number | undefined, now: number): string[] {
+  const beat = lastBeatAt === undefined ? '-' : `${Math.max(0, now - lastBeatAt)} ms ago`;
+  return [n.id, n.life, n.shard === undefined ? '-' : String(n.shard), beat, ago(n.joinedAt, now), JSON.stringify(n.meta)];
 }
 
 async function status(args: string[], out: (s: string) => void): Promise<void> {
   const { values } = parse(args, { ...CONNECTION, json: { type: 'boolean' } });
   const g = viewOf(values);
   try {
-    const [nodes, shards] = await Promise.all([g.nodes(), g.shards()]);
+    const [nodes, shards, { now, beats }] = await Promise.all([g.nodes(), g.shards(), g.heartbeats()]);
+    const lastBeat = (n: NodeInfo) => {
+      const b = beats.get(n.id);
+      return b && b.life === n.life ? b.lastBeatAt : undefined;
+    };
     if (values.json) {
-      out(JSON.stringify({ group: values.group ?? 'default', nodes, shards }, null, 2));
+      out(JSON.stringify({ group: values.group ?? 'default', now, nodes: nodes.map((n) => ({ ...n, lastBeatAt: lastBeat(n) })), shards }, null, 2));
       return;
     }
-    const now = Date.now();
     out(`${nodes.length} member${nodes.length === 1 ? '' : 's'}`);
-    if (nodes.length > 0) out(table(['ID', 'LIFE', 'SHARD', 'JOINED', 'META'], nodes.map((n) => memberRow(n, now))));
+    if (nodes.length > 0) {
+      out(table(['ID', 'LIFE', 'SHARD', 'LAST BEAT', 'JOINED', 'META'], nodes.map((n) => memberRow(n, lastBeat(n), now))));
+    }
     if (shards.length > 0) {
       out('');
       out(

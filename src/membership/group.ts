@@ -45,6 +45,42 @@ export class Group extends EventEmitter<GroupEvents> {
     this.keys = groupKeys(this.options.prefix, this.options.group);
   }
 
+  /**
+   * When each member life last beat, in Redis ms since 1970, with Redis `TIME` of the
+   * read (`now`): from the members' expiries and their timeouts. Reads only.
+   */
+  async heartbeats(): Promise<{ now: number; beats: Map<string, { life: string; lastBeatAt: number; expiresAt: number }> }> {
+    try {
+      const conn = await this.connection();
+      const c = conn.client;
+      const [[sec, usec], scored] = (await withTimeout(
+        Promise.all([c.call('TIME'), c.call('ZRANGE', this.keys.list[1], '0', '-1', 'WITHSCORES')]),
+        this.options.timeout,
+        'heartbeats()',
+      )) as [[string, string], string[]];
+      const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+      const ids: string[] = [];
+      const expiries: number[] = [];
+      // RESP2 gives [id, score, id, score, ...]; RESP3 gives [[id, score], ...].
+      const flat = (scored as unknown[]).flat() as (string | number)[];
+      for (let i = 0; i < flat.length; i += 2) {
+        ids.push(String(flat[i]));
+        expiries.push(Number(flat[i + 1]));
+      }
+      const beats = new Map<string, { life: string; lastBeatAt: number; expiresAt: number }>();
+      if (ids.length === 0) return { now, beats };
+      const records = (await withTimeout(c.call('HMGET', this.keys.list[2], ...ids), this.options.timeout, 'heartbeats()')) as (string | null)[];
+      records.forEach((rec, i) => {
+        // A record: life, shard, ttl, NodeInfo JSON, one per line.
+        const [life, , ttl] = (rec ?? '').split('\n');
+        if (rec && life !== undefined && ttl !== undefined) beats.set(ids[i]!, { life, lastBeatAt: expiries[i]! - Number(ttl), expiresAt: expiries[i]! });
+      });
+      return { now, beats };
+    } catch (err) {
+      throw wrap(err, 'heartbeats()');
+    }
+  }
+
   /** The live members of the group, read from Redis. */
   async nodes(): Promise<NodeInfo[]> {
     try {
