@@ -215,7 +215,8 @@ export class RedisIds extends EventEmitter<{ error: (err: Error) => void }> {
     for (;;) {
       const shard = st.shard;
       const reply = await this.script(SCRIPTS.station, [st.key], [
-        want, shard, st.reservation, st.floor, st.base?.top ?? 0, st.base?.inc ?? '', l.epochMs, l.unitMs, l.sequenceBits,
+        // A base read for another shard (the group reassigned it since) is not passed.
+        want, shard, st.reservation, st.floor, st.base?.shard === shard ? st.base.top : 0, st.base?.shard === shard ? st.base.inc : '', l.epochMs, l.unitMs, l.sequenceBits,
       ]);
       const code = Number(reply[0]);
       if (code === 1) return { shard, runs: runsOf(reply, 2) };
@@ -224,7 +225,7 @@ export class RedisIds extends EventEmitter<{ error: (err: Error) => void }> {
         // one already under way (it may have read the group before the fresh start).
         const r = await this.claimNow(st);
         if (typeof r === 'number') return r;
-        st.base = { inc: String(reply[1]), top: r.top };
+        st.base = { inc: String(reply[1]), top: r.top, shard: st.shard };
         continue;
       }
       if (renewed) return Math.max(1, Number(reply[1]));
@@ -254,7 +255,7 @@ interface Station {
   shard: number;
   reservation: number;
   floor: number;
-  /** The base to bring to the station's incarnation `inc`. */
-  base: { inc: string; top: number } | undefined;
+  /** The base to bring to the station's incarnation `inc`, read for `shard`. */
+  base: { inc: string; top: number; shard: number } | undefined;
   claiming: Promise<{ top: number } | number> | undefined;
 }
