@@ -20,6 +20,9 @@
 -- ARGV[13] reap limit per call
 -- ARGV[14] '1' to include the live view in the reply (a rejoin compares it with the old one)
 -- ARGV[15] the Snowflake layout and epoch, as text ('' without shards)
+-- ARGV[16] `created` of the group record this process joined before ('' if none): when
+--          the record is another one, the store lost the group and named sequences
+--          must not start again from 1 (wp, see sequence-8.lua)
 --
 -- Reply, on success:
 --   {1, now, created, ver, inc, B, shard (-1 for none), floor, reservation, fence,
@@ -59,6 +62,7 @@ if not g then
 else
   notice_restart(g, now, known_hz)
 end
+if ARGV[16] ~= '' and ARGV[16] ~= g.created then redis.call('HSET', K_GROUP, 'wp', '1') end
 
 local function success(shard, floor, reservation, fence)
   local reply = {1, now, g.created, g.ver, g.inc, g.hz or 0, shard, floor, reservation, fence}

@@ -201,3 +201,36 @@ export class ConnectionError extends MusterError {
     super(code, `muster: ${message}`, options);
   }
 }
+
+/**
+ * Why a named sequence refuses: `wiped` (the store lost the group), `restart` (the store
+ * restarted or failed over since the sequence was last written, and may have lost its
+ * latest blocks) or `unknown` (a name the store does not know, in a group whose store had
+ * such a fresh start: it may be a sequence whose counter was lost).
+ */
+export type SequenceRefusal = 'wiped' | 'restart' | 'unknown';
+
+/**
+ * A named sequence cannot tell which numbers were handed out before a fresh start of the
+ * store, so it refuses rather than repeat one. Call `sequence.recover(readFloor)` with a
+ * function that reads the highest number in use (for example from your database): the
+ * sequence continues above it.
+ */
+export class SequenceFloorError extends MusterError {
+  constructor(
+    /** The sequence's name. */
+    readonly sequence: string,
+    /** What happened to the store. */
+    readonly reason: SequenceRefusal,
+    /** How long until the store takes a floor (blocks handed out before are then surely out of use). */
+    readonly readyInMs: number,
+  ) {
+    const what =
+      reason === 'wiped'
+        ? 'the store lost the group (wiped)'
+        : reason === 'restart'
+          ? 'the store restarted or failed over since its last block and may have lost it'
+          : 'the store does not know it, and it restarted, failed over or was wiped since the group began';
+    super('SEQUENCE_FLOOR', `muster: sequence ${JSON.stringify(sequence)} refuses to hand out numbers: ${what}; call recover() with the highest number in use`);
+  }
+}

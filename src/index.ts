@@ -13,10 +13,12 @@ export type { Layout, LayoutName, ResolvedLayout } from './snowflake/layout.js';
 export { decodeId, encodeId } from './snowflake/decode.js';
 export type { DecodedId } from './snowflake/decode.js';
 export { RedisIds } from './ids/redis-ids.js';
+export { Sequence } from './sequences/sequence.js';
+export type { SequenceOptions } from './sequences/sequence.js';
 export type { RedisIdsOptions } from './ids/redis-ids.js';
 export { localSnowflake } from './snowflake/filepool.js';
 export type { FilePoolOptions, LocalSnowflake } from './snowflake/filepool.js';
-export type { ConnectionFailure } from './errors.js';
+export type { ConnectionFailure, SequenceRefusal } from './errors.js';
 export type { JoinOptions, GroupOptions, IoredisClient, ShardOptions, DurabilityOptions, RedisInput, Duration, JsonValue } from './options.js';
 export type { NodeInfo, DepartedNode, LostReason, ShardLostReason, ShardInfo } from './types.js';
 export {
@@ -35,4 +37,5 @@ export {
   StoreConfigError,
   CleanupError,
   ConnectionError,
+  SequenceFloorError,
 } from './errors.js';

@@ -211,7 +211,7 @@ export function parseInteger(option: string, value: unknown, min: number, max: n
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-function parseName(option: string, value: unknown, maxChars: number, noBraces: boolean): string {
+export function parseName(option: string, value: unknown, maxChars: number, noBraces: boolean): string {
   if (typeof value !== 'string') throw new OptionTypeError(option, value, 'a string');
   if (value.length === 0) throw new OptionRangeError(option, value, 'a non-empty string');
   if (Buffer.byteLength(value) > maxChars) throw new OptionRangeError(option, value, `at most ${maxChars} bytes`);

@@ -37,6 +37,8 @@ export interface JoinContext {
   readonly keep: number;
   /** The largest B this process saw the group use. */
   horizon(): number;
+  /** `created` of the group record this member joined before ('' if none). */
+  created(): string;
   /** The highest ms this member's generator minted in (-Infinity if none). */
   lastMs(): number;
   /** True when the member already has a view (a rejoin): the reply then carries the live view. */
@@ -73,6 +75,7 @@ export async function joinLife(ctx: JoinContext, life: string): Promise<{ res: J
       reapLimit: REAP_LIMIT,
       withView: ctx.withView(),
       layout: o.layoutKey,
+      knownCreated: ctx.created(),
     });
     let res: JoinResult;
     let counted: boolean;

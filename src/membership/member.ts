@@ -23,6 +23,7 @@ import { debug, iso } from '../debug.js';
 import { Reports } from './reports.js';
 import { type MemberEvents, emitError, emitSafely } from './events.js';
 import { PeerView } from './view.js';
+import { Sequence, type SequenceOptions, parseSequenceArgs } from '../sequences/sequence.js';
 
 type State = 'new' | 'joining' | 'joined' | 'rejoining' | 'lost' | 'left';
 
@@ -62,6 +63,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** The first lease is announced after join() resolves. */
   private shardOnJoin: Lease | undefined;
   private holdShardEvent = false;
+  private readonly sequences = new Map<string, Sequence>();
   private readonly forwarders: [string, (...a: unknown[]) => void][] = [];
 
   constructor(options?: JoinOptions) {
@@ -236,6 +238,39 @@ export class Member extends EventEmitter<MemberEvents> {
     return this.fencing.generator(factory, this.keeper);
   }
 
+  /**
+   * A named short sequence of the group: `await seq.next()` gives numbers 1, 2, 3, ...
+   * unique across the group's members, reserved from Redis `block` at a time (gaps
+   * where a member dies holding a block). It needs Redis to keep its data (AOF); after
+   * a wipe, restart or failover of the store it refuses with `SequenceFloorError` until
+   * `seq.recover(readFloor)` gives it the highest number in use. Calling again with the
+   * same name returns the same sequence.
+   */
+  sequence(name: string, options?: SequenceOptions): Sequence {
+    const a = parseSequenceArgs(name, options);
+    const known = this.sequences.get(a.name);
+    if (known) return known;
+    const keys = [...this.keys.list, this.keys.sequences];
+    const seq = new Sequence(a.name, a.block, {
+      call: async (args) => {
+        if (this.state === 'left' || !this.conn) throw new MemberClosedError();
+        let r: { reply: (string | number | null)[]; counted: boolean };
+        try {
+          r = await withTimeout(this.exec(SCRIPTS.sequence, args, true, keys), this.options.timeout, 'sequence');
+        } catch (err) {
+          throw wrap(err, `sequence ${a.name}`);
+        }
+        const d = this.options.durability;
+        if (!r.counted && d) throw new DurabilityError(0, d.replicas);
+        return r.reply;
+      },
+      created: () => this.created,
+      closed: () => this.state === 'left',
+    });
+    this.sequences.set(a.name, seq);
+    return seq;
+  }
+
   /** Resolves when a lease is surely valid; rejects when the member leaves or `signal` aborts. */
   waitForLease(signal?: AbortSignal): Promise<void> {
     return this.keeper.waitForLease(signal);
@@ -249,12 +284,17 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   /** Runs a script; with durability, also waits for replication. Returns reply and whether it counts. */
-  private async exec(script: ScriptSource, args: (string | number)[], durable: boolean): Promise<{ reply: (string | number | null)[]; counted: boolean }> {
+  private async exec(
+    script: ScriptSource,
+    args: (string | number)[],
+    durable: boolean,
+    keys: readonly string[] = this.keys.list,
+  ): Promise<{ reply: (string | number | null)[]; counted: boolean }> {
     const conn = this.conn;
     if (!conn) throw new MemberClosedError();
     const d = this.options.durability;
-    if (!d || !durable) return { reply: await run(conn.client, script, this.keys.list, args), counted: true };
-    const { reply, acked } = await runDurable(conn.client, script, this.keys.list, args, d.replicas, d.timeout);
+    if (!d || !durable) return { reply: await run(conn.client, script, keys, args), counted: true };
+    const { reply, acked } = await runDurable(conn.client, script, keys, args, d.replicas, d.timeout);
     if (acked < d.replicas) this.fail(new DurabilityError(acked, d.replicas));
     return { reply, counted: acked >= d.replicas };
   }
@@ -268,6 +308,7 @@ export class Member extends EventEmitter<MemberEvents> {
       quarantine: this.quarantine,
       keep: this.keep,
       horizon: () => this.horizon,
+      created: () => this.created,
       lastMs: () => this.fencing.lastMs(),
       withView: () => this.peers.isKnown,
       left: () => this.state === 'left',

@@ -6,6 +6,8 @@ export interface GroupKeys {
   readonly list: readonly [string, string, string, string, string, string, string];
   /** Pub/Sub channel on which change entries are announced. */
   readonly channel: string;
+  /** Hash of the group's named sequences (their counters). */
+  readonly sequences: string;
 }
 
 export function groupKeys(prefix: string, group: string): GroupKeys {
@@ -21,5 +23,6 @@ export function groupKeys(prefix: string, group: string): GroupKeys {
       base + 'shards',
     ],
     channel: base + 'events',
+    sequences: base + 'seqs',
   };
 }

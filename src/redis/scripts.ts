@@ -110,6 +110,8 @@ export interface JoinArgs {
   reapLimit: number;
   withView: boolean;
   layout: string;
+  /** `created` of the group record this process joined before ('' if none). */
+  knownCreated: string;
 }
 
 export type JoinResult =
@@ -135,7 +137,7 @@ export type JoinResult =
 export function joinArgs(keys: GroupKeys, a: JoinArgs): (string | number)[] {
   return [
     a.nodeId, a.life, a.metaJson, a.ttl, a.lo, a.hi, a.horizon, a.knownHorizon, a.quarantine, Math.floor(a.proposed),
-    keys.channel, Math.ceil(a.keep), a.reapLimit, a.withView ? '1' : '0', a.layout,
+    keys.channel, Math.ceil(a.keep), a.reapLimit, a.withView ? '1' : '0', a.layout, a.knownCreated,
   ];
 }
 
