@@ -14,6 +14,8 @@ export { decodeId, encodeId } from './snowflake/decode.js';
 export type { DecodedId } from './snowflake/decode.js';
 export { RedisIds } from './ids/redis-ids.js';
 export { Sequence } from './sequences/sequence.js';
+export { registerMetrics, METRIC_NAMES } from './metrics.js';
+export type { MetricsOptions, MetricsRegistry } from './metrics.js';
 export type { SequenceOptions } from './sequences/sequence.js';
 export type { RedisIdsOptions } from './ids/redis-ids.js';
 export { localSnowflake } from './snowflake/filepool.js';

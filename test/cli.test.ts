@@ -37,8 +37,8 @@ const run = (args: string[], env?: NodeJS.ProcessEnv) => start(args, env).done;
 test('help for every command, exit 2 on bad usage', async () => {
   const main = await run(['--help']);
   assert.is(main.code, 0);
-  for (const c of ['status', 'watch', 'decode']) assert.match(main.out, c);
-  for (const c of ['status', 'watch', 'decode']) {
+  for (const c of ['status', 'watch', 'decode', 'serve']) assert.match(main.out, c);
+  for (const c of ['status', 'watch', 'decode', 'serve']) {
     const r = await run([c, '--help']);
     assert.is(r.code, 0, c);
     assert.match(r.out, `Usage: muster ${c}`);

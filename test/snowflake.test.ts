@@ -115,6 +115,15 @@ test('nextBatch() is unique, increasing and continues the same sequence as next(
   for (let i = 1; i < batch.length; i++) assert.ok(batch[i]! > batch[i - 1]!, `batch ${i}`);
   assert.ok(b > batch[batch.length - 1]!);
   for (const id of batch.subarray(0, 100)) assert.is(g.decode(id).workerId, 5);
+  assert.is(g.minted, 10_002, 'minted counts next() and nextBatch()');
+});
+
+test('minted counts every ID across units, also under a tiny sequence (waits for new units)', () => {
+  const g = new Snowflake({ workerId: 1, layout: { timeBits: 41, workerBits: 10, sequenceBits: 2, unit: 1 } });
+  assert.is(g.minted, 0);
+  for (let i = 0; i < 50; i++) g.next();
+  g.nextBatch(30);
+  assert.is(g.minted, 80);
 });
 
 test('nextBatch() with more than 32 worker+sequence bits takes the general path', () => {

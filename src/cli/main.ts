@@ -6,6 +6,11 @@
 import { parseArgs } from 'node:util';
 import { MusterError } from '../errors.js';
 import { group as openGroup } from '../membership/group.js';
+import { createMember } from '../membership/member.js';
+import { type MetricsRegistry, registerMetrics } from '../metrics.js';
+import { Service, listen } from '../serve/service.js';
+import { createServer } from 'node:http';
+import type { Group } from '../membership/group.js';
 import { decodeId } from '../snowflake/decode.js';
 import type { NodeInfo } from '../types.js';
 
@@ -16,8 +21,9 @@ Commands:
   status   members and shards of a group, once
   watch    the same, live, with +node/-node lines as they happen (Ctrl-C ends)
   decode   the timestamp, shard and sequence of an ID
+  serve    join the group and serve IDs, sequences, health, metrics and a status page over HTTP
 
-Connection (status, watch): --redis URL (default: REDIS_URL, else redis://127.0.0.1:6379),
+Connection (status, watch, serve): --redis URL (default: REDIS_URL, else redis://127.0.0.1:6379),
 --group NAME (default: default), --prefix P (default: muster).
 Run "muster <command> --help" for a command's options.
 Exit codes: 0 done, 1 failure, 2 bad usage.`,
@@ -35,6 +41,20 @@ Reads only: nothing in the group changes.`,
 
 Prints the ID's time (ISO), shard (worker ID) and sequence. The layout and epoch must be
 those the generator used (default: muster's defaults).`,
+  serve: `Usage: muster serve [--port 8080] [--host 127.0.0.1] [--redis URL] [--group NAME]
+                    [--prefix P] [--node-id ID] [--heartbeat 500ms] [--timeout 3s]
+
+Joins the group as a member (it holds a shard) and serves, as JSON with IDs as decimal
+strings:
+  GET /id                     one Snowflake ID
+  GET /ids?n=N                N IDs (1 to 4096)
+  GET /sequences/NAME/next    the next number of a named sequence
+  GET /nodes                  the live members
+  GET /healthz                200 while the lease is surely valid, else 503
+  GET /metrics                Prometheus metrics (needs the prom-client package)
+  GET /                       a live status page
+No ID is served without a surely valid lease (503). SIGTERM or Ctrl-C: stops accepting,
+leaves the group, exits 0.`,
 };
 
 class UsageError extends Error {}
@@ -147,6 +167,73 @@ function decode(args: string[], out: (s: string) => void): void {
   out(values.json ? JSON.stringify(r) : `time ${r.time}\nshard ${r.shard}\nsequence ${r.sequence}`);
 }
 
+async function serve(args: string[], out: (s: string) => void): Promise<void> {
+  const { values } = parse(args, {
+    ...CONNECTION,
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'node-id': { type: 'string' },
+    heartbeat: { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  const port = values.port === undefined ? 8080 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0 to 65535), got ${values.port}`);
+  const host = (values.host as string | undefined) ?? '127.0.0.1';
+  const redis = (values.redis as string | undefined) ?? process.env.REDIS_URL;
+  const common = { redis, group: values.group as string | undefined, prefix: values.prefix as string | undefined };
+  // Signals that come while joining still stop the service once it stands.
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const onSignal = () => stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  // Listen first, so the member's meta carries the port actually bound.
+  const server = createServer();
+  let bound: number;
+  try {
+    bound = await listen(server, port, host);
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw new Error(`cannot listen on ${host}:${port}: ${(err as Error).message}`);
+  }
+  const member = createMember({
+    ...common,
+    ...(values['node-id'] !== undefined ? { nodeId: values['node-id'] as string } : {}),
+    ...(values.heartbeat !== undefined ? { heartbeat: values.heartbeat as string } : {}),
+    ...(values.timeout !== undefined ? { timeout: values.timeout as string } : {}),
+    meta: { service: `http://${host}:${bound}` },
+  });
+  member.on('error', (err) => process.stderr.write(`muster serve: ${err.message}\n`));
+  let service: Service | undefined;
+  let view: Group | undefined;
+  try {
+    await member.join();
+    view = openGroup(common);
+    view.on('error', () => undefined);
+    let metrics: { contentType: string; metrics(): Promise<string> } | undefined;
+    try {
+      const prom = (await import('prom-client')) as unknown as { Registry: new () => { contentType: string; metrics(): Promise<string> } & MetricsRegistry };
+      const registry = new prom.Registry();
+      await registerMetrics(member, { registry });
+      metrics = registry;
+    } catch {
+      process.stderr.write('muster serve: prom-client is not installed; /metrics answers 501\n');
+    }
+    service = new Service({ member, view, server, ...(metrics ? { metrics } : {}) });
+    out(`muster serve: ${member.id} in group ${member.options.group}, shard ${member.shard ?? '-'}, listening on http://${host}:${bound}`);
+    await stopped;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (service) await service.close();
+    else server.close();
+    await member.leave().catch(() => undefined);
+    await view?.close();
+    if (service) out('muster serve: left the group, stopped');
+  }
+}
+
 /** Runs the command line `argv`; resolves to the exit code. */
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
   const [command, ...rest] = argv;
@@ -166,6 +253,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   try {
     if (command === 'status') await status(rest, out);
     else if (command === 'watch') await watch(rest, out);
+    else if (command === 'serve') await serve(rest, out);
     else decode(rest, out);
     return 0;
   } catch (e) {

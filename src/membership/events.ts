@@ -30,6 +30,8 @@ export interface MemberEvents {
    * store). Another member may have cleaned up after `previous` by now.
    */
   rejoined: (previous: string, life: string) => void;
+  /** A heartbeat landed: its round trip in ms (for metrics). */
+  heartbeat: (roundTripMs: number) => void;
   /** Something failed; never thrown into the void. */
   error: (err: Error) => void;
   /** Forwarded from the Redis connection. */

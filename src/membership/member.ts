@@ -117,6 +117,11 @@ export class Member extends EventEmitter<MemberEvents> {
     return this.keeper.lease;
   }
 
+  /** How many IDs this member's Snowflake generator has minted (0 before `snowflake()`). */
+  get minted(): number {
+    return this.fencing.minted();
+  }
+
   /** True between a successful `join()` and `leave()` (also while rejoining). */
   get joined(): boolean {
     return this.state === 'joined' || this.state === 'rejoining';
@@ -372,6 +377,7 @@ export class Member extends EventEmitter<MemberEvents> {
       return;
     }
     this.beatFailed = false;
+    this.safeEmit('heartbeat', mono() - send);
     if (this.state !== 'joined' || life !== this.current) return;
     if (!res.ok) {
       await this.onLost(res.code);

@@ -40,6 +40,11 @@ export class Fencing {
     this.gen?.renewLease(deadline, reservation, refuse);
   }
 
+  /** How many IDs the Snowflake minted. */
+  minted(): number {
+    return this.gen?.minted ?? 0;
+  }
+
   /** The highest ms the Snowflake minted in (-Infinity if none). */
   lastMs(): number {
     return this.gen?.lastMs() ?? -Infinity;

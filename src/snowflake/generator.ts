@@ -60,6 +60,8 @@ export class Snowflake {
   private offset: number; // clock anchor - epoch, in ms
   private last = -1; // current time unit
   private seq = 0;
+  private done = 0; // IDs minted in units before the current one
+  private open = false; // an ID was minted in the current unit (`last`)
   private hi = 0n; // (last << tShift) | worker part
   private worker = -1;
   private wBig = 0n;
@@ -92,7 +94,22 @@ export class Snowflake {
     }
   }
 
+  private startUnit(u: number): bigint {
+    if (this.open) this.done += this.seq + 1;
+    this.open = true;
+    this.last = u;
+    this.seq = 0;
+    return (this.hi = (BigInt(u) << this.tShift) | this.wBig);
+  }
+
+  /** How many IDs this generator has minted. */
+  get minted(): number {
+    return this.done + (this.open ? this.seq + 1 : 0);
+  }
+
   private setWorker(worker: number): void {
+    if (this.open) this.done += this.seq + 1;
+    this.open = false;
     this.worker = worker;
     this.wBig = BigInt(worker) << BigInt(this.layout.sequenceBits);
     // A new worker starts in a new unit, so IDs keep increasing across a shard change.
@@ -114,11 +131,7 @@ export class Snowflake {
     if (m < this.deadline) {
       const c = Math.floor((m + this.offset) / this.unitMs);
       if (c > this.last) {
-        if (c <= this.cap) {
-          this.last = c;
-          this.seq = 0;
-          return (this.hi = (BigInt(c) << this.tShift) | this.wBig);
-        }
+        if (c <= this.cap) return this.startUnit(c);
       } else if (this.seq < this.maxSeq) {
         return this.hi | BigInt(++this.seq);
       }
@@ -130,11 +143,7 @@ export class Snowflake {
     for (;;) {
       if (m >= this.deadline) throw this.refuse();
       const c = Math.floor((m + this.offset) / this.unitMs);
-      if (c > this.last && c <= this.cap) {
-        this.last = c;
-        this.seq = 0;
-        return (this.hi = (BigInt(c) << this.tShift) | this.wBig);
-      }
+      if (c > this.last && c <= this.cap) return this.startUnit(c);
       if (this.seq < this.maxSeq && this.last >= 0) return this.hi | BigInt(++this.seq);
       if (this.last >= this.maxT) {
         throw new MusterError('TIME_EXHAUSTED', `muster: the layout's ${this.layout.timeBits} time bits are used up`);
@@ -150,11 +159,7 @@ export class Snowflake {
       // its clock reaches it (it holds a shard whose floor lies ahead of the clock),
       // never faster than real time passes.
       const allowed = m + this.offset + this.lead;
-      if (next * this.unitMs <= allowed || next <= c) {
-        this.last = next;
-        this.seq = 0;
-        return (this.hi = (BigInt(next) << this.tShift) | this.wBig);
-      }
+      if (next * this.unitMs <= allowed || next <= c) return this.startUnit(next);
       const waitMs = next * this.unitMs - allowed;
       if (waitMs > this.unitMs + 1) throw new GeneratorStalledError(waitMs, 'the clock is behind the last ID minted');
       m = performance.now();
