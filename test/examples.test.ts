@@ -58,12 +58,25 @@ test('cleanup: the dead instance’s sessions are adopted once', async ({ redis 
   assert.match(out, /c holds: nothing/);
 });
 
-test('cluster: every forked worker holds its own shard', async ({ redis }) => {
-  const { code, out } = await run('cluster.js', { REDIS_URL: redis.url }).done;
+test('node-cluster: every worker its own shard, IDs unique across workers, a replaced worker gets a shard', async ({ redis }) => {
+  const { code, out } = await run('node-cluster.js', { REDIS_URL: redis.url }).done;
   assert.is(code, 0, out);
-  const shards = [...out.matchAll(/shard (\d+)/g)].map((m) => m[1]);
-  assert.is(shards.length, 3, out);
-  assert.is(new Set(shards).size, 3, out);
+  const shards = [...out.matchAll(/worker \d+: shard (\d+)/g)].map((m) => m[1]);
+  assert.is(shards.length, 4, out);
+  assert.is(new Set(shards).size, 4, out);
+  assert.match(out, /replacement worker \d+ got shard \d+, one of its own/);
+  assert.match(out, '80000 IDs from 4 workers, 80000 distinct: all unique');
+  assert.match(out, 'all workers left');
+});
+
+test('socketio: a killed socket.io server\'s rooms are removed by one survivor, once', async ({ redis }) => {
+  const { code, out } = await run('socketio/main.js', { REDIS_URL: redis.url }, [], 60_000).done;
+  assert.is(code, 0, out);
+  assert.match(out, "ok   s2's rooms were removed 1 time(s)");
+  assert.match(out, 'ok   lobby has 4 clients, none of s2');
+  assert.match(out, 'ok   a message said on s1 reached all 6 lobby clients');
+  assert.is(out.match(/node down s2: removed its 4 room entries/g)?.length, 1, out);
+  assert.match(out, 'socket.io example: done');
 });
 
 test('local-ids: IDs without Redis', async () => {
