@@ -12,8 +12,10 @@
 --   Q2 a missing counter is a new sequence (starting at 1) only in a group that has had
 --      no fresh start (inc = 1) and was not recreated by a caller that knew an earlier
 --      group record (wp, set by join-7.lua and by this script); otherwise it needs a floor;
---   Q3 a floor is taken only `wait` ms (Redis time) after the latest fresh start (fs);
---      every block is stamped with the store's identity (created ":" run_id) and a
+--   Q3 a floor is taken only `wait` ms (Redis time) after the latest fresh start (fs),
+--      and only when the store's identity is still the one the caller's probe saw (no
+--      fresh start came between the probe and the floor, so the floor was read after
+--      the wait of the latest one; test/model/sequences.pml, SEQHOLE3); every block is stamped with the store's identity (created ":" run_id) and a
 --      caller uses a block only within `hold` < `wait` ms (its monotonic clock) after
 --      sending a call that confirmed that identity. A confirmation of the old identity ran
 --      before the fresh start, so by the time a floor is taken no block of before it is
@@ -26,6 +28,7 @@
 -- ARGV[3] `created` of the group record the caller knew ('' for none)
 -- ARGV[4] floor ('' for none): numbers continue above max(floor, the counter)
 -- ARGV[5] wait (ms) after a fresh start before a floor is taken
+-- ARGV[6] with a floor: the store identity the caller's probe saw
 --
 -- Reply:
 --   {1, first, last, identity, now}     the block first..last (empty when count is 0)
@@ -59,10 +62,9 @@ elseif wp then
 elseif g.inc > 1 then
   reason = 'unknown'
 end
-if reason then
-  local left = math.max(0, g.fs + wait - now)
-  if not floor or left > 0 then return {-5, reason, left, identity} end
-end
+local left = math.max(0, g.fs + wait - now)
+if reason and (not floor or left > 0) then return {-5, reason, left, identity} end
+if floor and ARGV[6] ~= identity then return {-5, reason or 'restart', left, identity} end
 
 local last = tonumber(st[1] or '0')
 if floor then last = math.max(last, floor) end

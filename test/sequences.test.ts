@@ -246,6 +246,38 @@ test('a holder paused (SIGSTOP) across a restart from an older snapshot does not
   }
 });
 
+test('a fresh start between the probe and a slow floor: the floor read before it is not taken; read again', async ({ redis }) => {
+  const g = `sq${group++}`;
+  const [m] = await members(redis.url, g, 1);
+  try {
+    const seq = m!.sequence('invoice', { block: 5 });
+    for (let k = 0; k < 12; k++) await seq.next();
+    await redis.client().save();
+    await redis.stop();
+    await redis.start(); // first fresh start
+    const reads: number[] = [];
+    let restartedAt = 0;
+    await seq.recover(async () => {
+      reads.push(Date.now());
+      if (reads.length === 1) {
+        // A second fresh start after the probe, before the floor reaches the store.
+        await redis.stop();
+        await redis.start();
+        restartedAt = Date.now();
+        // A slow read: by the time the floor arrives, the second fresh start's wait is
+        // over too, so only the identity the probe saw tells that the read is stale.
+        await sleep(SEQUENCE_WAIT + 500);
+      }
+      return 12;
+    });
+    assert.is(reads.length, 2, 'the floor read before the second fresh start was refused');
+    assert.ok(reads[1]! - restartedAt >= SEQUENCE_WAIT - 1000, `read again ${reads[1]! - restartedAt} ms after the second fresh start`);
+    assert.ok((await seq.next()) > 12);
+  } finally {
+    await m!.leave().catch(() => undefined);
+  }
+});
+
 test('Redis down: next() rejects with an error, no unhandled rejection', async ({ redis }) => {
   const g = `sq${group++}`;
   const [m] = await members(redis.url, g, 1);

@@ -28,7 +28,7 @@ export interface SequenceHost {
 
 type Verdict =
   | { ok: true; first: number; last: number; identity: string }
-  | { ok: false; reason: SequenceRefusal; readyInMs: number };
+  | { ok: false; reason: SequenceRefusal; readyInMs: number; identity: string };
 
 /**
  * A named sequence of a group (`member.sequence('invoice')`): `await next()` gives
@@ -88,7 +88,9 @@ export class Sequence {
       const raw = typeof readFloor === 'function' ? await readFloor() : readFloor;
       const floor = parseInteger('floor', raw, 0, Number.MAX_SAFE_INTEGER);
       const sent = mono();
-      const v = await this.call(0, floor);
+      // The store takes it only if no fresh start came since the probe: the floor was
+      // read after the wait of the latest one.
+      const v = await this.call(0, floor, probe.identity);
       if (!v.ok) continue; // another fresh start came in between: wait for it too
       // Drop what is left of the block: the next number is above the floor.
       this.first = v.first;
@@ -124,11 +126,11 @@ export class Sequence {
     this.confirmedAt = sent;
   }
 
-  private async call(count: number, floor: number | undefined): Promise<Verdict> {
+  private async call(count: number, floor: number | undefined, probed = ''): Promise<Verdict> {
     if (this.host.closed()) throw new MemberClosedError();
-    const r = await this.host.call([this.name, count, this.host.created(), floor ?? '', SEQUENCE_WAIT]);
+    const r = await this.host.call([this.name, count, this.host.created(), floor ?? '', SEQUENCE_WAIT, probed]);
     if (Number(r[0]) === 1) return { ok: true, first: Number(r[1]), last: Number(r[2]), identity: String(r[3]) };
-    return { ok: false, reason: String(r[1]) as SequenceRefusal, readyInMs: Number(r[2]) };
+    return { ok: false, reason: String(r[1]) as SequenceRefusal, readyInMs: Number(r[2]), identity: String(r[3] ?? '') };
   }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the protocol model with spin: `check.sh` runs both configurations (G1-G3, and
-# G4) and must find no error; `check.sh HOLE1` (or HOLE2, HOLE3, HOLE4) puts a hole of
-# an earlier version back and must find a violation. The search is spin's bitstate
+# Checks the protocol models with spin: `check.sh` runs every configuration (leases
+# G1-G3, reports G4 in muster.pml; named sequences in sequences.pml, with all faults and
+# with restarts only) and must find no error; `check.sh HOLE1` (HOLE2, HOLE3, HOLE4,
+# SEQHOLE1 .. SEQHOLE4) puts a hole back and must find a violation. The search is spin's bitstate
 # search in random order, bounded in time (SECONDS_PER_RUN per seed, default 30), with
 # seeds 1 to 3 (1 to 9 for a hole, stopping at the first violation).
 set -uo pipefail
@@ -9,14 +10,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v spin >/dev/null || { echo "spin is not installed (apt-get install -y spin)"; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$here/muster.pml" "$work/"
+cp "$here/muster.pml" "$here/sequences.pml" "$work/"
 cd "$work"
 budget=${SECONDS_PER_RUN:-30}
 hole=${1:-}
 errors=0
-run() { # $1: label, $2..: spin defines
-  local label=$1; shift
-  spin -a "$@" muster.pml >/dev/null || { echo "spin -a failed"; exit 2; }
+run() { # $1: label, $2: model, $3..: spin defines
+  local label=$1 model=$2; shift 2
+  spin -a "$@" "$model" >/dev/null || { echo "spin -a failed"; exit 2; }
   gcc -O2 -DSAFETY -DBITSTATE -DT_RAND -DP_RAND -o pan pan.c 2>/dev/null || { echo "gcc failed"; exit 2; }
   local seeds="1 2 3"
   [ -n "$hole" ] && seeds="1 2 3 4 5 6 7 8 9"
@@ -32,10 +33,17 @@ run() { # $1: label, $2..: spin defines
     fi
   done
 }
+restarts="-DRESTARTS -DTMAX=7 -DTRIES=2"
 case "$hole" in
-  "") run "leases (G1-G3)"; run "reports (G4)" -DREPORTS ;;
-  HOLE4) run "reports (G4) with $hole" -DREPORTS -D"$hole" ;;
-  *) run "leases (G1-G3) with $hole" -D"$hole" ;;
+  "")
+    run "leases (G1-G3)" muster.pml
+    run "reports (G4)" muster.pml -DREPORTS
+    run "sequences" sequences.pml
+    run "sequences, restarts only" sequences.pml $restarts ;;
+  HOLE4) run "reports (G4) with $hole" muster.pml -DREPORTS -D"$hole" ;;
+  SEQHOLE3) run "sequences, restarts only, with $hole" sequences.pml $restarts -D"$hole" ;;
+  SEQHOLE*) run "sequences with $hole" sequences.pml -D"$hole" ;;
+  *) run "leases (G1-G3) with $hole" muster.pml -D"$hole" ;;
 esac
 echo "errors: $errors"
 if [ -n "$hole" ]; then [ "$errors" -gt 0 ]; else [ "$errors" -eq 0 ]; fi
