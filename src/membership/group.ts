@@ -107,6 +107,11 @@ export class Group extends EventEmitter<GroupEvents> {
     });
   }
 
+  /** `await using g = group(...)`: closes the view at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Stops watching and closes a connection muster opened. */
   async close(): Promise<void> {
     if (this.closed) return;

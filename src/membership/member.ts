@@ -195,6 +195,15 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   /**
+   * `await using member = await join(...)`: leaves at the end of the scope (a member that
+   * already left, or never joined, just closes).
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.state === 'left') return;
+    await this.leave();
+  }
+
+  /**
    * Leaves gracefully: the others see `-node` (reason `'left'`) at once, the shard goes
    * to quarantine, timers stop and a connection muster opened is closed. `node down`
    * cleanups still running get up to one timeout to finish; those that do not pass to
