@@ -20,6 +20,19 @@ export function show(value: unknown): string {
   }
 }
 
+function branded(value: unknown): value is Error {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/**
+ * `instanceof` that also recognises errors made by another copy of muster in the same
+ * process (the CommonJS and the ESM build, or two installed versions): they carry the
+ * brand and the same class name.
+ */
+function isInstance(cls: Function, value: unknown): boolean {
+  return Function.prototype[Symbol.hasInstance].call(cls, value) || (branded(value) && value.name === cls.name);
+}
+
 function brand(err: Error, code: string, name: string): void {
   Object.defineProperty(err, BRAND, { value: true });
   Object.defineProperty(err, 'name', { value: name, enumerable: false, configurable: true, writable: true });
@@ -41,10 +54,8 @@ export class MusterError extends Error {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (this === MusterError) {
-      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
-    }
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    if (this === MusterError) return branded(value);
+    return isInstance(this, value);
   }
 }
 
@@ -61,6 +72,10 @@ export class OptionTypeError extends TypeError {
     super(`muster: option \`${option}\` must be ${expected}; received ${show(value)}`);
     brand(this, 'OPTION_TYPE', 'OptionTypeError');
   }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, value);
+  }
 }
 
 /** An option has the right type but a value out of range. Names the option and the value. */
@@ -73,6 +88,10 @@ export class OptionRangeError extends RangeError {
   ) {
     super(`muster: option \`${option}\` must be ${expected}; received ${show(value)}`);
     brand(this, 'OPTION_RANGE', 'OptionRangeError');
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, value);
   }
 }
 

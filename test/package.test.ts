@@ -26,6 +26,40 @@ test('import "redis-muster" (ESM) and require("redis-muster") (CommonJS) give th
   assert.is(typeof new Snowflake({ workerId: 1 }).next(), 'bigint');
 });
 
+test('errors of the CommonJS copy are instanceof the ESM classes and back (by brand and class name)', async () => {
+  const name = 'redis-muster';
+  type Ctor = new (...a: never[]) => Error;
+  const esm = (await import(name)) as Record<string, Ctor & { new (o: unknown): unknown }>;
+  const cjs = require(name) as Record<string, Ctor & { new (o: unknown): unknown }>;
+  assert.is.not(esm.OptionTypeError, cjs.OptionTypeError, 'two copies of the classes');
+  const fromCjs = (() => {
+    try {
+      new cjs.Snowflake!({ workerId: 'x' });
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  })();
+  const fromEsm = (() => {
+    try {
+      new esm.Snowflake!({ workerId: -1 });
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  })();
+  assert.ok(fromCjs instanceof esm.OptionTypeError!, 'CJS OptionTypeError instanceof ESM OptionTypeError');
+  assert.ok(fromCjs instanceof esm.MusterError!);
+  assert.ok(fromCjs instanceof TypeError);
+  assert.not.ok(fromCjs instanceof esm.OptionRangeError!, 'not another class');
+  assert.ok(fromEsm instanceof cjs.OptionRangeError!, 'ESM OptionRangeError instanceof CJS OptionRangeError');
+  assert.not.ok(fromEsm instanceof cjs.DuplicateNodeError!);
+  const dup = new (cjs.DuplicateNodeError as unknown as new (id: string, reason: string) => Error)('n1', 'a test');
+  assert.ok(dup instanceof esm.DuplicateNodeError!);
+  assert.ok(dup instanceof esm.MusterError!);
+  assert.not.ok(new Error('plain') instanceof esm.DuplicateNodeError!);
+});
+
 test('type declarations ship with both builds', () => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     exports: { '.': { import: { types: string }; require: { types: string } } };
