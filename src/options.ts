@@ -80,7 +80,7 @@ export interface DurabilityOptions {
 }
 
 /** Options of {@link join} and {@link createMember}. */
-export interface JoinOptions {
+export interface JoinOptions<Meta = JsonValue> {
   /** Redis to use. Default: `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`. */
   redis?: RedisInput;
   /** Group name; members see only their own group. Default `'default'`. */
@@ -90,7 +90,7 @@ export interface JoinOptions {
   /** This member's id. Default `${os.hostname()}:${process.pid}`. */
   nodeId?: string;
   /** Small JSON value visible to peers (at most 4 KiB serialized). Default `{}`. */
-  meta?: JsonValue;
+  meta?: Meta;
   /** Interval between heartbeats. Must be shorter than half the timeout. Default `'1s'`. */
   heartbeat?: Duration;
   /** A member is dead after this long without a heartbeat (judged by Redis TIME). Default `'5s'`. */

@@ -2,14 +2,17 @@
 
 import type { JsonValue } from './options.js';
 
-/** A live member as its peers see it. */
-export interface NodeInfo {
+/**
+ * A live member as its peers see it. `Meta` is the type of its `meta` (give it to
+ * `join<Meta>()` or `group<Meta>()`; muster checks only that it is JSON).
+ */
+export interface NodeInfo<Meta = JsonValue> {
   /** The member's nodeId. */
   readonly id: string;
   /** This life of the member: a token that is new at every join (a rejoin after `lost` is a new life). */
   readonly life: string;
   /** The JSON value it joined with. */
-  readonly meta: JsonValue;
+  readonly meta: Meta;
   /** Redis time (ms since 1970) when this life of the member joined. */
   readonly joinedAt: number;
   /** The shard it holds, when the group uses shards. */
@@ -17,7 +20,7 @@ export interface NodeInfo {
 }
 
 /** A member that left or died, as `-node` reports it. */
-export interface DepartedNode extends NodeInfo {
+export interface DepartedNode<Meta = JsonValue> extends NodeInfo<Meta> {
   /** `'left'`: it called `leave()`; `'timeout'`: it stopped heartbeating. */
   readonly reason: 'left' | 'timeout';
 }

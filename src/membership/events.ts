@@ -5,20 +5,21 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { Lease } from '../shards/lease.js';
 import type { DepartedNode, LostReason, NodeInfo, ShardLostReason } from '../types.js';
+import type { JsonValue } from '../options.js';
 
 /** Listener signatures of a {@link Member}'s events. */
-export interface MemberEvents {
+export interface MemberEvents<Meta = JsonValue> {
   /** A member joined the group (every member gets this). */
-  '+node': (node: NodeInfo) => void;
+  '+node': (node: NodeInfo<Meta>) => void;
   /** A member left or died (every member gets this); `node.reason` says which. */
-  '-node': (node: DepartedNode) => void;
+  '-node': (node: DepartedNode<Meta>) => void;
   /**
    * A member died and this member is the one to clean up after it (exactly one gets
    * this). A listener that returns a promise holds the report until it settles: if this
    * member dies first, another survivor gets the report and runs its cleanup again; a
    * rejected promise gives an `error` event ({@link CleanupError}) and a new delivery later.
    */
-  'node down': (node: NodeInfo) => void | Promise<unknown>;
+  'node down': (node: NodeInfo<Meta>) => void | Promise<unknown>;
   /** This member now holds `shard` (on join, after a rejoin, and when a lapsed lease recovers). */
   shard: (shard: number, lease: Lease) => void;
   /** The lease on `shard` ended: stop using it. */

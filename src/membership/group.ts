@@ -4,7 +4,7 @@
 
 import { EventEmitter } from 'eventemitter3';
 import { MemberClosedError } from '../errors.js';
-import { type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from '../options.js';
+import { type GroupOptions, type JsonValue, type ResolvedGroupOptions, resolveGroupOptions } from '../options.js';
 import { withTimeout, wrap } from '../redis/call.js';
 import { type Connection, close, open } from '../redis/connection.js';
 import { type GroupKeys, groupKeys } from '../redis/keys.js';
@@ -14,11 +14,11 @@ import { emitError, emitSafely } from './events.js';
 import { PeerView } from './view.js';
 
 /** Listener signatures of a {@link Group}'s events. */
-export interface GroupEvents {
+export interface GroupEvents<Meta = JsonValue> {
   /** A member joined. */
-  '+node': (node: NodeInfo) => void;
+  '+node': (node: NodeInfo<Meta>) => void;
   /** A member left or was reaped as dead; `node.reason` says which. */
-  '-node': (node: DepartedNode) => void;
+  '-node': (node: DepartedNode<Meta>) => void;
   /** A read or the subscription failed. */
   error: (err: Error) => void;
 }
@@ -28,7 +28,7 @@ export interface GroupEvents {
  * `-node` starts watching (one Pub/Sub subscription, plus a catch-up read every
  * `poll`); {@link Group.close} stops it.
  */
-export class Group extends EventEmitter<GroupEvents> {
+export class Group<Meta = JsonValue> extends EventEmitter<GroupEvents<Meta>> {
   /** The validated options. */
   readonly options: Readonly<ResolvedGroupOptions>;
   private readonly keys: GroupKeys;
@@ -82,9 +82,9 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   /** The live members of the group, read from Redis. */
-  async nodes(): Promise<NodeInfo[]> {
+  async nodes(): Promise<NodeInfo<Meta>[]> {
     try {
-      return parseView(await this.read(SCRIPTS.view, viewArgs(), 'nodes()')).view;
+      return parseView(await this.read(SCRIPTS.view, viewArgs(), 'nodes()')).view as NodeInfo<Meta>[];
     } catch (err) {
       throw wrap(err, 'nodes()');
     }
@@ -123,17 +123,17 @@ export class Group extends EventEmitter<GroupEvents> {
     if (conn) await conn.then((c) => close(c)).catch(() => undefined);
   }
 
-  override on<T extends EventEmitter.EventNames<GroupEvents>>(event: T, fn: EventEmitter.EventListener<GroupEvents, T>, context?: unknown): this {
+  override on<T extends EventEmitter.EventNames<GroupEvents<Meta>>>(event: T, fn: EventEmitter.EventListener<GroupEvents<Meta>, T>, context?: unknown): this {
     super.on(event, fn, context);
     if (event === '+node' || event === '-node') this.watch();
     return this;
   }
 
-  override addListener<T extends EventEmitter.EventNames<GroupEvents>>(event: T, fn: EventEmitter.EventListener<GroupEvents, T>, context?: unknown): this {
+  override addListener<T extends EventEmitter.EventNames<GroupEvents<Meta>>>(event: T, fn: EventEmitter.EventListener<GroupEvents<Meta>, T>, context?: unknown): this {
     return this.on(event, fn, context);
   }
 
-  override once<T extends EventEmitter.EventNames<GroupEvents>>(event: T, fn: EventEmitter.EventListener<GroupEvents, T>, context?: unknown): this {
+  override once<T extends EventEmitter.EventNames<GroupEvents<Meta>>>(event: T, fn: EventEmitter.EventListener<GroupEvents<Meta>, T>, context?: unknown): this {
     super.once(event, fn, context);
     if (event === '+node' || event === '-node') this.watch();
     return this;
@@ -220,7 +220,7 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   private safeEmit<E extends '+node' | '-node'>(event: E, ...args: Parameters<GroupEvents[E]>): void {
-    emitSafely(this, event, args);
+    emitSafely(this as unknown as Parameters<typeof emitSafely>[0], event, args);
   }
 }
 
@@ -228,6 +228,6 @@ export class Group extends EventEmitter<GroupEvents> {
  * A read-only view of a group: `nodes()`, `shards()`, and `+node`/`-node` events
  * without joining. Nothing is written to Redis; close it with `close()`.
  */
-export function group(options?: GroupOptions): Group {
-  return new Group(options);
+export function group<Meta = JsonValue>(options?: GroupOptions): Group<Meta> {
+  return new Group<Meta>(options);
 }

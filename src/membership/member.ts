@@ -8,7 +8,7 @@ import { EventEmitter } from 'eventemitter3';
 import { Clock, mono, sleep } from '../clock.js';
 import { DurabilityError, GroupConfigError, MemberClosedError } from '../errors.js';
 import type { ScriptSource } from '../generated/lua.js';
-import { type JoinOptions, type ResolvedOptions, resolveOptions } from '../options.js';
+import { type JoinOptions, type JsonValue, type ResolvedOptions, resolveOptions } from '../options.js';
 import { withTimeout, wrap } from '../redis/call.js';
 import { type Connection, close, open } from '../redis/connection.js';
 import { type GroupKeys, groupKeys } from '../redis/keys.js';
@@ -35,7 +35,7 @@ function newLife(): string {
  * A member of a group. Create one with {@link join} (or {@link createMember} and then
  * `join()` to attach listeners first).
  */
-export class Member extends EventEmitter<MemberEvents> {
+export class Member<Meta = JsonValue> extends EventEmitter<MemberEvents<Meta>> {
   /** This member's nodeId. */
   readonly id: string;
   /** The validated options. */
@@ -66,7 +66,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private readonly sequences = new Map<string, Sequence>();
   private readonly forwarders: [string, (...a: unknown[]) => void][] = [];
 
-  constructor(options?: JoinOptions) {
+  constructor(options?: JoinOptions<Meta>) {
     super();
     this.options = resolveOptions(options);
     this.id = this.options.nodeId;
@@ -100,7 +100,7 @@ export class Member extends EventEmitter<MemberEvents> {
         const fns = this.listeners('node down');
         // Once-listeners go before they run, as emit() would do.
         for (const f of fns) this.removeListener('node down', f, undefined, true);
-        return fns;
+        return fns as ((node: NodeInfo) => unknown)[];
       },
       fail: (err) => this.fail(err),
     });
@@ -184,11 +184,11 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   /** The live members of the group, this one included, read from Redis. */
-  async nodes(): Promise<NodeInfo[]> {
+  async nodes(): Promise<NodeInfo<Meta>[]> {
     const conn = this.requireConn();
     try {
       const reply = await withTimeout(run(conn.client, SCRIPTS.view, this.keys.list, viewArgs()), this.options.timeout, 'nodes()');
-      return parseView(reply).view;
+      return parseView(reply).view as NodeInfo<Meta>[];
     } catch (err) {
       throw wrap(err, 'nodes()');
     }
@@ -495,21 +495,25 @@ export class Member extends EventEmitter<MemberEvents> {
     emitError(this, err);
   }
 
+  // Internally every meta is a JsonValue; `Meta` is what the user declared it to be.
   private safeEmit<E extends Exclude<keyof MemberEvents, 'error'>>(event: E, ...args: Parameters<MemberEvents[E]>): void {
-    emitSafely(this, event, args);
+    emitSafely(this as unknown as Parameters<typeof emitSafely>[0], event, args);
   }
 }
 
-/** Creates a member without joining, so listeners can be attached before `join()`. */
-export function createMember(options?: JoinOptions): Member {
-  return new Member(options);
+/**
+ * Creates a member without joining, so listeners can be attached before `join()`.
+ * `createMember<Meta>()` types `meta` in events and `nodes()`.
+ */
+export function createMember<Meta = JsonValue>(options?: JoinOptions<Meta>): Member<Meta> {
+  return new Member<Meta>(options);
 }
 
 /**
  * Joins a group and resolves with the member. Events found while joining are emitted
  * after this resolves, so listeners attached right after `await join(...)` get them.
  */
-export async function join(options?: JoinOptions): Promise<Member> {
-  return new Member(options).join();
+export async function join<Meta = JsonValue>(options?: JoinOptions<Meta>): Promise<Member<Meta>> {
+  return new Member<Meta>(options).join();
 }
 
