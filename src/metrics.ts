@@ -62,47 +62,28 @@ export async function registerMetrics(member: Member, options: MetricsOptions = 
   const registers = [registry];
   const labels = { group: member.options.group, node: member.id };
   const labelNames = ['group', 'node'];
-  new prom.Gauge({
-    name: p + 'members',
-    help: 'Live members of the group, as this member last read them from Redis',
-    labelNames,
-    registers,
-    async collect(this: { set(l: Record<string, string>, v: number): void }) {
-      try {
-        this.set(labels, (await member.nodes()).length);
-      } catch {
-        // Redis unreachable: the gauge keeps its last value; errors_total counts why.
-      }
-    },
+  /** A gauge read at scrape time; `value` returning undefined keeps the last value. */
+  const gauge = (name: string, help: string, value: () => number | undefined | Promise<number | undefined>) =>
+    new prom.Gauge({
+      name: p + name,
+      help,
+      labelNames,
+      registers,
+      async collect(this: { set(l: Record<string, string>, v: number): void }) {
+        const v = await value();
+        if (v !== undefined) this.set(labels, v);
+      },
+    });
+  gauge('members', 'Live members of the group, as this member last read them from Redis', () =>
+    // Redis unreachable: the gauge keeps its last value; errors_total counts why.
+    member.nodes().then((n) => n.length, () => undefined),
+  );
+  gauge('lease_valid', '1 while the shard lease is surely valid (IDs may be minted), else 0', () => (member.lease?.isValid() ? 1 : 0));
+  gauge('lease_deadline_seconds', 'Seconds until the lease stops being surely valid without a renewal (0 without a valid lease)', () => {
+    const l = member.lease;
+    return l?.isValid() ? Math.max(0, (l.validUntil - mono()) / 1000) : 0;
   });
-  new prom.Gauge({
-    name: p + 'lease_valid',
-    help: '1 while the shard lease is surely valid (IDs may be minted), else 0',
-    labelNames,
-    registers,
-    collect(this: { set(l: Record<string, string>, v: number): void }) {
-      this.set(labels, member.lease?.isValid() ? 1 : 0);
-    },
-  });
-  new prom.Gauge({
-    name: p + 'lease_deadline_seconds',
-    help: 'Seconds until the lease stops being surely valid without a renewal (0 without a valid lease)',
-    labelNames,
-    registers,
-    collect(this: { set(l: Record<string, string>, v: number): void }) {
-      const l = member.lease;
-      this.set(labels, l?.isValid() ? Math.max(0, (l.validUntil - mono()) / 1000) : 0);
-    },
-  });
-  new prom.Gauge({
-    name: p + 'shard',
-    help: 'The shard held under a valid lease, -1 for none',
-    labelNames,
-    registers,
-    collect(this: { set(l: Record<string, string>, v: number): void }) {
-      this.set(labels, member.shard ?? -1);
-    },
-  });
+  gauge('shard', 'The shard held under a valid lease, -1 for none', () => member.shard ?? -1);
   let reported = 0;
   new prom.Counter({
     name: p + 'ids_minted_total',

@@ -258,7 +258,7 @@ export class Member<Meta = JsonValue> extends EventEmitter<MemberEvents<Meta>> {
    * where a member dies holding a block). It needs Redis to keep its data (AOF); after
    * a wipe, restart or failover of the store it refuses with `SequenceFloorError` until
    * `seq.recover(readFloor)` gives it the highest number in use. Calling again with the
-   * same name returns the same sequence.
+   * same name returns the same sequence (with the block size it was first made with).
    */
   sequence(name: string, options?: SequenceOptions): Sequence {
     const a = parseSequenceArgs(name, options);
