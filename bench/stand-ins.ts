@@ -56,7 +56,7 @@ async function start(i: number): Promise<StandIn> {
   for (let attempt = 1; ; attempt++) {
     const reply = await run(conn, SCRIPTS.join, keys.list, joinArgs(keys, {
       nodeId: id, life, metaJson: o.metaJson, ttl: o.timeout, lo: -1, hi: -1, horizon: o.horizon, knownHorizon: 0,
-      quarantine, proposed: Date.now() + o.timeout, keep, reapLimit: REAP_LIMIT, withView: false, layout: o.layoutKey, knownCreated: '',
+      quarantine, proposed: Date.now() + o.timeout, keep, reapLimit: REAP_LIMIT, withView: false, layout: o.layoutKey, knownCreated: '', idleExpiry: o.idleExpiry,
     }));
     const res = parseJoin(reply);
     if (res.ok) {

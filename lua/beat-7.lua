@@ -51,7 +51,8 @@ redis.call('ZADD', K_MEMBERS, 'XX', num(now + ttl), id)
 local reservation, floor, fence = -1, 0, 0
 if shard >= 0 then reservation, floor, fence = lease(g, shard, proposed, now, ttl, false) end
 
-reap(g, now, life, quarantine, channel, limit)
+local reaped = reap(g, now, life, quarantine, channel, limit)
+keep_alive(g, reaped > 0)
 take_acks(g, life, now, channel, 13, tonumber(ARGV[12]))
 
 local changes = {}

@@ -23,6 +23,7 @@
 -- ARGV[16] `created` of the group record this process joined before ('' if none): when
 --          the record is another one, the store lost the group and named sequences
 --          must not start again from 1 (wp, see sequence-8.lua)
+-- ARGV[17] idle expiry (ms, 0: never): merged into the group's (see keep_alive)
 --
 -- Reply, on success:
 --   {1, now, created, ver, inc, B, shard (-1 for none), floor, reservation, fence,
@@ -63,8 +64,10 @@ else
   notice_restart(g, now, known_hz)
 end
 if ARGV[16] ~= '' and ARGV[16] ~= g.created then redis.call('HSET', K_GROUP, 'wp', '1') end
+merge_expiry(g, tonumber(ARGV[17]))
 
 local function success(shard, floor, reservation, fence)
+  keep_alive(g, true)
   local reply = {1, now, g.created, g.ver, g.inc, g.hz or 0, shard, floor, reservation, fence}
   local reports = {}
   local nrep = owned_reports(life, now, reports)
@@ -97,6 +100,7 @@ if score then
     -- Not written to the live record: a marker that, should this record expire while the
     -- joiner waits, reserves its `node down` report for the joiner (its next life).
     redis.call('HSET', K_DOWNS, '\1' .. id, life .. '\n' .. num(expiry + ttl))
+    keep_alive(g, true)
     return {-1, expiry - now, expiry}
   end
 end
@@ -105,11 +109,12 @@ end
 local shard = -1
 if lo >= 0 then
   record_config(g, lo, hi, hz, lay)
-  shard = pick_shard(id, hi, now)
+  shard = pick_shard(g, id, now)
   if shard < 0 then
     -- Reap anyway, so that dead holders free their shards for the wait that follows.
     -- The joiner is not a member: their reports go to whichever member beats next.
     reap(g, now, '', quarantine, channel, limit)
+    keep_alive(g, true)
     local nxt = redis.call('ZRANGE', K_FREE, 0, 0, 'WITHSCORES')
     if nxt[2] then return {-2, tonumber(nxt[2]) - now} end
     return {-2, -1}

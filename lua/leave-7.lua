@@ -37,4 +37,5 @@ if redis.call('HLEN', K_DOWNS) > 0 then
 end
 
 remove_member(g, id, rec, 'left', now, quarantine, channel)
+keep_alive(g, true)
 return {1}

@@ -9,6 +9,9 @@
 --   Q1 a sequence's counter is trusted only in the store incarnation it was last written
 --      in (field i:<name>); after a fresh start (a restart or failover noticed, which
 --      may have lost the latest blocks; or a wipe) it refuses until a caller gives a floor;
+--      and in the group record it was written under (field c:<name>, its `created`):
+--      the rest of a group expires when idle but its counters do not (keep_alive), so a
+--      counter met under a new group record is kept but refuses ('wiped') until a floor;
 --   Q2 a missing counter is a new sequence (starting at 1) only in a group that has had
 --      no fresh start (inc = 1) and was not recreated by a caller that knew an earlier
 --      group record (wp, set by join-7.lua and by this script); otherwise it needs a floor;
@@ -22,7 +25,8 @@
 --      still used, and the caller's floor (read after that) covers every number used.
 --
 -- KEYS: the seven group keys (see includes/group.lua); KEYS[8] the group's sequences
---   HASH  v:<name> last number handed out, i:<name> incarnation it was written in
+--   HASH  v:<name> last number handed out, i:<name> incarnation it was written in,
+--         c:<name> `created` of the group record it was written under
 -- ARGV[1] name
 -- ARGV[2] how many numbers to reserve (0 only confirms the store's identity)
 -- ARGV[3] `created` of the group record the caller knew ('' for none)
@@ -53,10 +57,15 @@ if known_created ~= '' and known_created ~= g.created and not wp then
 end
 local identity = g.created .. ':' .. g.rid
 
-local st = redis.call('HMGET', K_SEQS, 'v:' .. name, 'i:' .. name)
+local st = redis.call('HMGET', K_SEQS, 'v:' .. name, 'i:' .. name, 'c:' .. name)
 local reason
+keep_alive(g, false)
 if st[1] then
-  if tonumber(st[2]) ~= g.inc then reason = 'restart' end
+  if st[3] and st[3] ~= g.created then
+    reason = 'wiped'
+  elseif tonumber(st[2]) ~= g.inc then
+    reason = 'restart'
+  end
 elseif wp then
   reason = 'wiped'
 elseif g.inc > 1 then
@@ -69,5 +78,5 @@ if floor and ARGV[6] ~= identity then return {-5, reason or 'restart', left, ide
 local last = tonumber(st[1] or '0')
 if floor then last = math.max(last, floor) end
 if count == 0 and not reason and not floor then return {1, last + 1, last, identity, now} end
-redis.call('HSET', K_SEQS, 'v:' .. name, num(last + count), 'i:' .. name, g.inc)
+redis.call('HSET', K_SEQS, 'v:' .. name, num(last + count), 'i:' .. name, g.inc, 'c:' .. name, g.created)
 return {1, last + 1, last + count, identity, now}

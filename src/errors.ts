@@ -118,12 +118,49 @@ export class ShardsExhaustedError extends MusterError {
   }
 }
 
+/** `reset()` of a group some member is still alive in, without `force`; nothing was written. */
+export class GroupInUseError extends MusterError {
+  constructor(
+    readonly group: string,
+    /** How many members are alive. */
+    readonly alive: number,
+    /** Ids of some of them (at most 20). */
+    readonly nodeIds: readonly string[],
+  ) {
+    super(
+      'GROUP_IN_USE',
+      `muster: group ${show(group)} has ${alive} live member(s) (${nodeIds.slice(0, 5).join(', ')}${alive > 5 ? ', ...' : ''}); ` +
+        'stop them first, or force the reset (they then lose their lives and rejoin)',
+    );
+  }
+}
+
+/** `setRange()` would leave a held shard outside the group's range; nothing was written. */
+export class ShardHeldError extends MusterError {
+  constructor(
+    /** The held shard outside the new range. */
+    readonly shard: number,
+    /** Who holds it: a nodeId, or the name of a Redis-side minter. */
+    readonly holder: string,
+    readonly min: number,
+    readonly max: number,
+  ) {
+    super('SHARD_HELD', `muster: shard ${shard} is held by ${show(holder)}, outside the new range ${min}..${max}; narrowing waits until it is released`);
+  }
+}
+
+const CONFIG_WAY_OUT: Record<string, string> = {
+  shards: '; change the group\'s range with `muster group set-range` (or Group.setRange()), or reset the group once no member is alive',
+  horizon: '; reset the group (`muster group reset`, Group.reset()) once no member is alive',
+  snowflake: '; a group keeps its layout and epoch for ever (IDs of another one could repeat earlier IDs): use another group name',
+};
+
 /** The group already exists with a setting G2 depends on (shard range, horizon, Snowflake layout and epoch) other than this member's; nothing was written. */
 export class GroupConfigError extends MusterError {
   constructor(readonly option: string, readonly value: unknown, readonly groupValue: unknown) {
     super(
       'GROUP_CONFIG',
-      `muster: option \`${option}\` is ${show(value)} but the group in Redis uses ${show(groupValue)}`,
+      `muster: option \`${option}\` is ${show(value)} but the group in Redis uses ${show(groupValue)}` + (CONFIG_WAY_OUT[option] ?? ''),
     );
   }
 }

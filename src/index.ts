@@ -3,6 +3,7 @@
 export { join, createMember, Member } from './membership/member.js';
 export type { MemberEvents } from './membership/events.js';
 export { group, Group } from './membership/group.js';
+export type { ResetResult, RangeResult } from './membership/group.js';
 export type { GroupEvents } from './membership/group.js';
 export { Lease } from './shards/lease.js';
 export type { FencedGenerator } from './shards/fencing.js';
@@ -40,4 +41,6 @@ export {
   CleanupError,
   ConnectionError,
   SequenceFloorError,
+  GroupInUseError,
+  ShardHeldError,
 } from './errors.js';

@@ -116,6 +116,14 @@ export interface JoinOptions<Meta = JsonValue> {
    * member that holds shards must use the same. Default `{ layout: 'twitter', epoch: 2024-01-01Z }`.
    */
   snowflake?: { layout?: LayoutName | Layout; epoch?: Date | number | string };
+  /**
+   * The group's keys expire after this long without any member (or minter) writing to
+   * them: heartbeats, joins and leaves keep them. At least twice `horizon`, so that an
+   * expired group repeats no ID when it starts afresh; `false`: never. Members that
+   * differ: the longest wins, and `false` wins over any length. Named sequences'
+   * counters never expire. Default `'30d'`.
+   */
+  idleExpiry?: Duration | false;
 }
 
 /** Options after defaults and validation; all durations in ms. */
@@ -138,6 +146,8 @@ export interface ResolvedOptions {
   snowflake: { layout?: LayoutName | Layout; epoch?: Date | number | string } | undefined;
   /** The layout as recorded with the group ('' without shards). */
   layoutKey: string;
+  /** Idle expiry in ms; 0: never. */
+  idleExpiry: number;
 }
 
 const KNOWN = [
@@ -154,6 +164,7 @@ const KNOWN = [
   'rejoin',
   'horizon',
   'snowflake',
+  'idleExpiry',
 ] as const;
 
 export const LIMITS = {
@@ -367,6 +378,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (horizon < clockSkew + timeout) {
     throw new OptionRangeError('horizon', o.horizon, `a duration of at least clockSkew + timeout (${clockSkew + timeout} ms)`);
   }
+  const idleExpiry = parseIdleExpiry(o.idleExpiry, horizon);
   let layout: ResolvedLayout | null = null;
   if (o.snowflake !== undefined) {
     if (!isPlainObject(o.snowflake)) throw new OptionTypeError('snowflake', o.snowflake, '{ layout, epoch }');
@@ -394,5 +406,17 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     horizon,
     layoutKey: layout ? layoutKey(layout) : '',
     snowflake: o.snowflake,
+    idleExpiry,
   };
+}
+
+/** Default idle expiry of a group: 30 days. */
+export const DEFAULT_IDLE_EXPIRY = 30 * 24 * 3600 * 1000;
+
+function parseIdleExpiry(value: unknown, horizon: number): number {
+  if (value === false) return 0;
+  if (value === undefined) return Math.max(DEFAULT_IDLE_EXPIRY, 2 * horizon);
+  const ms = parseDuration('idleExpiry', value, 1);
+  if (ms < 2 * horizon) throw new OptionRangeError('idleExpiry', value, `a duration of at least twice the horizon (${2 * horizon} ms), or false`);
+  return ms;
 }

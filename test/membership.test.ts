@@ -149,10 +149,11 @@ test('every member runs exactly one script call per heartbeat', async ({ redis, 
   await sleep(1000);
   const c1 = await calls();
   const seconds = (performance.now() - t0) / 1000;
-  const perMemberPerBeat = (c1 - c0) / 2 / (seconds * 10);
+  const perMember = (c1 - c0) / 2;
   // Timers may slip (a beat is scheduled after the previous one returns), never run
-  // twice: at most one call per heartbeat.
-  assert.ok(perMemberPerBeat <= 1.0 && perMemberPerBeat > 0.5, `script calls per member per heartbeat: ${perMemberPerBeat}`);
+  // twice: at most one call per heartbeat, plus one for the fencepost (a window of 1 s
+  // can hold 11 beats 100 ms apart).
+  assert.ok(perMember <= seconds * 10 + 1 && perMember > seconds * 5, `script calls per member in ${seconds} s: ${perMember}`);
 });
 
 test('distinct shards for distinct members; leave() releases its shard to quarantine', async ({ members, redis, group }) => {

@@ -2,7 +2,8 @@
 // in both directions: the models as they stand show no violation in a bounded search,
 // and with a hole put back spin finds the violation, so the assertions can fail. Leases:
 // HOLE1 a restart from older data not noticed; HOLE2 a holder keeps its floor's lead;
-// HOLE3 no cap by Redis TIME + B. Named sequences: SEQHOLE1 blocks used without the hold;
+// HOLE3 no cap by Redis TIME + B; RESETHOLE a reset that keeps no floor above the
+// shard's reservations. Named sequences: SEQHOLE1 blocks used without the hold;
 // SEQHOLE2 a floor taken without the wait; SEQHOLE3 a floor taken after a fresh start
 // that came after the probe; SEQHOLE4 a restart not noticed.
 
@@ -30,7 +31,7 @@ test('the models show no violation (G1 to G4, named sequences)', () => {
   assert.match(r.out, /errors: 0/);
 });
 
-for (const hole of ['HOLE1', 'HOLE2', 'HOLE3', 'SEQHOLE1', 'SEQHOLE2', 'SEQHOLE3', 'SEQHOLE4']) {
+for (const hole of ['HOLE1', 'HOLE2', 'HOLE3', 'RESETHOLE', 'SEQHOLE1', 'SEQHOLE2', 'SEQHOLE3', 'SEQHOLE4']) {
   test(`with ${hole} put back, spin finds the violation`, () => {
     const r = check(hole, 15);
     assert.is(r.status, 0, r.out);

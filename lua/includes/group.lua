@@ -27,6 +27,11 @@
 --   wf   wipe floor: every lease starts above it (fs + the largest B anyone knew)
 --   mt   largest member ttl: after a restart, members get that long to beat again
 --   lk   how long change entries are kept (ms)
+--   ex   idle expiry (ms, 0: never): the group's keys expire after that long without a
+--        writing script call (seqs excepted, see keep_alive)
+--   ra   '1' once `muster group set-range` set lo..hi: joiners' own ranges are not compared
+--   lf   with ra: shards lo..lf were never used (a range widened downward), handed out
+--        from lf down
 -- A lease starts above max(hw, wf, fs + B); every reservation is min(proposed, now + B).
 -- So whatever a holder of an earlier incarnation may mint (at most its write time + B)
 -- lies below the floor of every lease granted after a fresh start.
@@ -51,12 +56,13 @@ end
 
 -- The group record as a table, or nil when it is missing.
 local function load_group()
-  local r = redis.call('HMGET', K_GROUP, 'created', 'ver', 'hz', 'lo', 'hi', 'lay', 'rid', 'inc', 'fs', 'wf', 'mt', 'lk')
+  local r = redis.call('HMGET', K_GROUP, 'created', 'ver', 'hz', 'lo', 'hi', 'lay', 'rid', 'inc', 'fs', 'wf', 'mt', 'lk', 'ex', 'ra', 'lf')
   if not r[1] then return nil end
   return {
     created = r[1], ver = tonumber(r[2] or '0'), hz = tonumber(r[3]), lo = tonumber(r[4]), hi = tonumber(r[5]),
     lay = r[6], rid = r[7], inc = tonumber(r[8] or '0'), fs = tonumber(r[9] or r[1]), wf = tonumber(r[10] or '0'),
-    mt = tonumber(r[11] or '0'), lk = tonumber(r[12] or '0'),
+    mt = tonumber(r[11] or '0'), lk = tonumber(r[12] or '0'), ex = tonumber(r[13]), ra = r[14] == '1',
+    lf = tonumber(r[15]),
   }
 end
 
@@ -80,6 +86,42 @@ local function notice_restart(g, now, known)
   g.wf = math.max(g.wf, now + math.max(g.hz or 0, known))
   redis.call('HSET', K_GROUP, 'rid', rid, 'inc', g.inc, 'fs', num(now), 'wf', num(g.wf))
   return true
+end
+
+-- Idle expiry. Every script that writes to the group keeps its seven keys alive for
+-- `ex` ms more (sparing a PTTL-and-PEXPIRE round on most heartbeats: they renew once
+-- the record has less than ex - min(ex/10, 1h) left). `force` renews at once; every
+-- script that may create one of the keys forces, so no key outlives the others.
+-- Why an expired group repeats no ID: its last write was at least 0.9 ex ago in Redis
+-- time, every reservation was at most that write + B, and ex >= 2B (checked when the
+-- option is read); a group created afresh starts every lease above now + B. The named
+-- sequences' counters (KEYS[8] of sequence-8.lua) never expire: only they know which
+-- numbers were handed out.
+local function keep_alive(g, force)
+  local ex = g.ex or 0
+  -- Members without shards do not check B against the group's: keep ex >= 2B anyway.
+  if ex > 0 then ex = math.max(ex, 2 * (g.hz or 0)) end
+  if ex <= 0 then
+    if force and redis.call('PTTL', K_GROUP) >= 0 then
+      for i = 1, 7 do redis.call('PERSIST', KEYS[i]) end
+    end
+    return
+  end
+  if not force and redis.call('PTTL', K_GROUP) > ex - math.min(ex / 10, 3600000) then return end
+  for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], num(ex)) end
+end
+
+-- A joiner's idle expiry (ms, 0: never) merged into the group's: the longest wins, and
+-- never wins over any length.
+local function merge_expiry(g, ex)
+  local merged = ex
+  if g.ex then
+    if g.ex == 0 or ex == 0 then merged = 0 else merged = math.max(g.ex, ex) end
+  end
+  if merged ~= g.ex then
+    g.ex = merged
+    redis.call('HSET', K_GROUP, 'ex', num(merged))
+  end
 end
 
 -- Appends a change to the log (entries older than `g.lk` ms are dropped) and announces
@@ -122,7 +164,7 @@ end
 -- The option on which a shard holder's config differs from the group's, and the
 -- group's value; nil when it matches (or the group has not recorded one yet).
 local function config_mismatch(g, lo, hi, hz, lay)
-  if g.lo and (g.lo ~= lo or g.hi ~= hi) then return 'shards', g.lo .. '..' .. g.hi end
+  if g.lo and not g.ra and (g.lo ~= lo or g.hi ~= hi) then return 'shards', g.lo .. '..' .. g.hi end
   if g.hz and g.hz ~= hz then return 'horizon', num(g.hz) end
   if g.lay and g.lay ~= lay then return 'snowflake', g.lay end
   return nil

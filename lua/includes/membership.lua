@@ -120,13 +120,20 @@ local function owned_reports(mylife, now, out)
   return n
 end
 
--- Live members' NodeInfo JSON, appended to `out` (members in their grace period count).
-local function live_view(g, now, out)
+-- Ids of the live members (those in their grace period count), appended to `out`.
+local function live_ids(g, now, out)
   local ids = redis.call('ZRANGEBYSCORE', K_MEMBERS, '(' .. num(now), '+inf')
+  for i = 1, #ids do out[#out + 1] = ids[i] end
   if g and now < g.fs + g.mt then
     local graced = redis.call('ZRANGEBYSCORE', K_MEMBERS, '-inf', num(math.min(now, g.fs)))
-    for i = 1, #graced do ids[#ids + 1] = graced[i] end
+    for i = 1, #graced do out[#out + 1] = graced[i] end
   end
+  return out
+end
+
+-- Live members' NodeInfo JSON, appended to `out` (members in their grace period count).
+local function live_view(g, now, out)
+  local ids = live_ids(g, now, {})
   local n = 0
   -- HMGET in chunks: unpack() of thousands of values overflows Lua's C stack.
   for from_i = 1, #ids, 1000 do

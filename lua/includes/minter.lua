@@ -11,6 +11,7 @@
 local function minter_lease(holder, lo, hi, hz, known_hz, lay, keep)
   local now = redis_now()
   local g = load_group()
+  local created = not g
   if g then
     local option, value = config_mismatch(g, lo, hi, hz, lay)
     if option then return nil, {-3, option, value} end
@@ -24,7 +25,7 @@ local function minter_lease(holder, lo, hi, hz, known_hz, lay, keep)
   local shard = tonumber(redis.call('HGET', K_SHARDS, holder) or '-1')
   local claim = false
   if shard < 0 then
-    shard = pick_shard('\2' .. holder, hi, now)
+    shard = pick_shard(g, '\2' .. holder, now)
     if shard < 0 then
       local nxt = redis.call('ZRANGE', K_FREE, 0, 0, 'WITHSCORES')
       if nxt[2] then return nil, {-2, tonumber(nxt[2]) - now} end
@@ -36,5 +37,6 @@ local function minter_lease(holder, lo, hi, hz, known_hz, lay, keep)
   end
   local top = floor_of(g, tonumber(redis.call('HGET', K_SHARDS, 'hw:' .. shard) or '0'))
   local reservation, floor = lease(g, shard, now + g.hz, now, 0, claim)
+  keep_alive(g, claim or created)
   return g, shard, reservation, floor, top, now
 end

@@ -39,20 +39,40 @@ end
 
 -- The shard a joiner takes, or -1 when every shard is held or quarantined: the
 -- nodeId's previous one if it is free, then one never used, then the one free the longest.
-local function pick_shard(id, hi, now)
-  local st = redis.call('HGET', K_SHARDS, 'st:' .. id)
-  if st then
+-- Only shards in the group's range g.lo..g.hi (set-range may have narrowed it: shards
+-- freed outside it stay in the free set, with their quarantine, for a later widening).
+local function pick_shard(g, id, now)
+  local lo, hi = g.lo, g.hi
+  local st = tonumber(redis.call('HGET', K_SHARDS, 'st:' .. id))
+  if st and st >= lo and st <= hi then
     local avail = redis.call('ZSCORE', K_FREE, st)
-    if avail and tonumber(avail) <= now then return tonumber(st) end
+    if avail and tonumber(avail) <= now then return st end
   end
+  -- Never handed out, from the top of the range (fresh, upward) or, after set-range
+  -- widened it downward, from lf down. A shard with a high-water mark was used before
+  -- a narrowing: it comes back only through the free set (or is still held).
   local fresh = tonumber(redis.call('HGET', K_GROUP, 'fresh'))
+  while fresh <= hi and redis.call('HEXISTS', K_SHARDS, 'hw:' .. fresh) == 1 do fresh = fresh + 1 end
   if fresh <= hi then
     redis.call('HSET', K_GROUP, 'fresh', fresh + 1)
     return fresh
   end
-  local f = redis.call('ZRANGEBYSCORE', K_FREE, '-inf', num(now), 'LIMIT', 0, 1)
-  if f[1] then return tonumber(f[1]) end
-  return -1
+  local lf = g.lf
+  while lf and lf >= lo and redis.call('HEXISTS', K_SHARDS, 'hw:' .. lf) == 1 do lf = lf - 1 end
+  if lf and lf >= lo then
+    redis.call('HSET', K_GROUP, 'lf', lf - 1)
+    return lf
+  end
+  local from = 0
+  while true do
+    local f = redis.call('ZRANGEBYSCORE', K_FREE, '-inf', num(now), 'LIMIT', from, 100)
+    if #f == 0 then return -1 end
+    for i = 1, #f do
+      local k = tonumber(f[i])
+      if k >= lo and k <= hi then return k end
+    end
+    from = from + 100
+  end
 end
 
 -- Takes `shard` out of the free set and forgets its previous holder's claim to it.

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // The `muster` command: status and watch of a group (through the read-only group view:
-// running them changes nothing in Redis) and decoding IDs. Exit codes: 0 done, 1 a
-// failure (Redis unreachable, refused credentials, ...), 2 bad usage.
+// running them changes nothing in Redis), the group's administration (reset, set-range),
+// decoding IDs and the HTTP service. Exit codes: 0 done, 1 a failure (Redis unreachable,
+// refused credentials, a refused reset, ...), 2 bad usage.
 
+import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { MusterError } from '../errors.js';
 import { group as openGroup } from '../membership/group.js';
@@ -22,8 +24,9 @@ Commands:
   watch    the same, live, with +node/-node lines as they happen (Ctrl-C ends)
   decode   the timestamp, shard and sequence of an ID
   serve    join the group and serve IDs, sequences, health, metrics and a status page over HTTP
+  group    administer a group: "group reset" removes it, "group set-range" changes its shard range
 
-Connection (status, watch, serve): --redis URL (default: REDIS_URL, else redis://127.0.0.1:6379),
+Connection (status, watch, serve, group): --redis URL (default: REDIS_URL, else redis://127.0.0.1:6379),
 --group NAME (default: default), --prefix P (default: muster).
 Run "muster <command> --help" for a command's options.
 Exit codes: 0 done, 1 failure, 2 bad usage.`,
@@ -55,6 +58,19 @@ strings:
   GET /                       a live status page
 No ID is served without a surely valid lease (503). SIGTERM or Ctrl-C: stops accepting,
 leaves the group, exits 0.`,
+  group: `Usage: muster group reset --group NAME [--yes] [--force] [--redis URL] [--prefix P] [--json]
+       muster group set-range --group NAME --min A --max B [--redis URL] [--prefix P] [--json]
+
+reset      Removes the group's members, shard records, node-down reports, change log and
+           recorded config (shard range, horizon, timeouts): the next member starts it
+           with its own. Refused while a member is alive, unless --force (live members
+           then lose their lives and rejoin). IDs minted after it never repeat those
+           minted before: the group keeps a floor above every reservation ever made. The
+           Snowflake layout and epoch and the named sequences' counters are kept.
+           Asks first on a terminal; elsewhere --yes is required. Prints what it removed.
+set-range  Sets the group's shard range, also while members hold shards. Widening always
+           works; narrowing is refused while a shard outside the new range is held.
+           Joiners then get shards of this range whatever their own shards option says.`,
 };
 
 class UsageError extends Error {}
@@ -234,6 +250,70 @@ async function serve(args: string[], out: (s: string) => void): Promise<void> {
   }
 }
 
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function groupCommand(args: string[], out: (s: string) => void): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === 'reset') {
+    const { values, positionals } = parse(rest, { ...CONNECTION, yes: { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' } });
+    if (positionals.length > 0) throw new UsageError(`group reset takes no arguments, got ${positionals.join(' ')}`);
+    if (values.group === undefined) throw new UsageError('group reset needs --group NAME (the default group is reset only when named)');
+    const name = values.group as string;
+    if (!values.yes) {
+      if (!process.stdin.isTTY) throw new UsageError(`group reset of "${name}" needs --yes when not run on a terminal`);
+      if (!(await confirm(`Reset group "${name}"${values.force ? ', also if members are alive' : ''}? [y/N] `))) {
+        out('not reset');
+        return;
+      }
+    }
+    const g = viewOf(values);
+    try {
+      const r = await g.reset({ force: values.force === true });
+      if (!r.found) throw new Error(`no group "${name}" under prefix "${values.prefix ?? 'muster'}": nothing removed`);
+      if (values.json) out(JSON.stringify({ group: name, ...r }));
+      else {
+        const { members, alive, shards, reports, logEntries } = r.removed;
+        out(`reset group "${name}"`);
+        out(`removed: ${members} member record(s) (${alive} alive), ${shards} shard record(s), ${reports} node-down report(s), ${logEntries} log entr${logEntries === 1 ? 'y' : 'ies'}, the recorded shard range, horizon and timeouts`);
+        out(`kept: a floor (every lease from now on starts above ${new Date(r.floor).toISOString()})` +
+          (r.kept.layout ? `, the Snowflake layout ${r.kept.layout}` : '') + `, ${r.kept.sequences} named sequence counter(s)`);
+      }
+    } finally {
+      await g.close();
+    }
+    return;
+  }
+  if (sub === 'set-range') {
+    const { values, positionals } = parse(rest, { ...CONNECTION, min: { type: 'string' }, max: { type: 'string' }, json: { type: 'boolean' } });
+    if (positionals.length > 0) throw new UsageError(`group set-range takes no arguments, got ${positionals.join(' ')}`);
+    if (values.group === undefined) throw new UsageError('group set-range needs --group NAME');
+    if (values.min === undefined || values.max === undefined) throw new UsageError('group set-range needs --min A and --max B');
+    const int = (flag: string, v: string) => {
+      if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} must be a whole number, got ${v}`);
+      return Number(v);
+    };
+    const g = viewOf(values);
+    try {
+      const r = await g.setRange({ min: int('min', values.min as string), max: int('max', values.max as string) });
+      const name = values.group as string;
+      if (!r.found) throw new Error(`no group "${name}" under prefix "${values.prefix ?? 'muster'}": nothing changed (a new group takes its first member's range)`);
+      if (values.json) out(JSON.stringify({ group: name, ...r }));
+      else out(`group "${name}": shard range ${r.previous ? `${r.previous.min}..${r.previous.max}` : '(none)'} -> ${r.min}..${r.max}`);
+    } finally {
+      await g.close();
+    }
+    return;
+  }
+  throw new UsageError(sub ? `unknown group command "${sub}"` : 'group needs a command: reset or set-range');
+}
+
 /** Runs the command line `argv`; resolves to the exit code. */
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
   const [command, ...rest] = argv;
@@ -254,6 +334,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     if (command === 'status') await status(rest, out);
     else if (command === 'watch') await watch(rest, out);
     else if (command === 'serve') await serve(rest, out);
+    else if (command === 'group') await groupCommand(rest, out);
     else decode(rest, out);
     return 0;
   } catch (e) {

@@ -1,17 +1,54 @@
 // A group read and watched from outside: who is alive, which shards are held, and
 // `+node`/`-node` as they happen, without joining. It sends no heartbeat, never appears
-// among the members, never gets `node down` and writes nothing to the group's keys.
+// among the members and never gets `node down`. Only the two administrative calls,
+// reset() and setRange(), write to the group's keys.
 
 import { EventEmitter } from 'eventemitter3';
-import { MemberClosedError } from '../errors.js';
-import { type GroupOptions, type JsonValue, type ResolvedGroupOptions, resolveGroupOptions } from '../options.js';
+import { GroupInUseError, MemberClosedError, OptionRangeError, OptionTypeError, ShardHeldError } from '../errors.js';
+import { type GroupOptions, type JsonValue, LIMITS, type ResolvedGroupOptions, parseInteger, rejectUnknown, resolveGroupOptions } from '../options.js';
 import { withTimeout, wrap } from '../redis/call.js';
 import { type Connection, close, open } from '../redis/connection.js';
 import { type GroupKeys, groupKeys } from '../redis/keys.js';
-import { SCRIPTS, parseShards, parseView, run, viewArgs } from '../redis/scripts.js';
+import { SCRIPTS, parseRange, parseReset, parseShards, parseView, run, viewArgs } from '../redis/scripts.js';
 import type { DepartedNode, NodeInfo, ShardInfo } from '../types.js';
 import { emitError, emitSafely } from './events.js';
 import { PeerView } from './view.js';
+
+/** What {@link Group.reset} removed and kept. */
+export interface ResetResult {
+  /** False when there was no such group (nothing was written). */
+  readonly found: boolean;
+  /** Every lease granted after the reset starts above this (Redis ms since 1970); 0 when not found. */
+  readonly floor: number;
+  readonly removed: {
+    /** Member records (alive or not). */
+    readonly members: number;
+    /** Of them, alive (only with `force`): they get `lost` and rejoin. */
+    readonly alive: number;
+    /** Shards that had ever been claimed (their records; the floor above keeps their IDs unique). */
+    readonly shards: number;
+    /** `node down` reports not handled yet. */
+    readonly reports: number;
+    /** Entries of the change log. */
+    readonly logEntries: number;
+  };
+  readonly kept: {
+    /** Named sequences, whose counters stay. */
+    readonly sequences: number;
+    /** The Snowflake layout and epoch, which stay with the group ('' if none was recorded). */
+    readonly layout: string;
+  };
+}
+
+/** What {@link Group.setRange} changed. */
+export interface RangeResult {
+  /** False when there was no such group (nothing was written). */
+  readonly found: boolean;
+  /** The range before, or null when the group had none recorded. */
+  readonly previous: { readonly min: number; readonly max: number } | null;
+  readonly min: number;
+  readonly max: number;
+}
 
 /** Listener signatures of a {@link Group}'s events. */
 export interface GroupEvents<Meta = JsonValue> {
@@ -107,6 +144,58 @@ export class Group<Meta = JsonValue> extends EventEmitter<GroupEvents<Meta>> {
     });
   }
 
+  /**
+   * Resets the group: removes its members, shard records, reports, change log and
+   * recorded config (shard range, horizon, timeouts), so the next member starts it with
+   * its own. Rejects with {@link GroupInUseError} while a member is alive, unless
+   * `force` (live members then get `lost` and rejoin). IDs stay unique across it: the
+   * group record keeps a floor above every reservation ever made, and every lease
+   * granted after starts above it. The Snowflake layout and epoch and the named
+   * sequences' counters are kept. One atomic script call.
+   */
+  async reset(options: { force?: boolean } = {}): Promise<ResetResult> {
+    if (typeof options !== 'object' || options === null) throw new OptionTypeError('options', options, '{ force }');
+    rejectUnknown(options as Record<string, unknown>, ['force'], '');
+    if (options.force !== undefined && typeof options.force !== 'boolean') throw new OptionTypeError('force', options.force, 'a boolean');
+    let reply;
+    try {
+      reply = parseReset(await this.write(SCRIPTS.reset, [...this.keys.list, this.keys.sequences], [options.force ? '1' : '0'], 'reset()'));
+    } catch (err) {
+      throw wrap(err, 'reset()');
+    }
+    if (!reply.ok && reply.code === 'alive') throw new GroupInUseError(this.options.group, reply.alive, reply.ids);
+    if (!reply.ok) return { found: false, floor: 0, removed: { members: 0, alive: 0, shards: 0, reports: 0, logEntries: 0 }, kept: { sequences: 0, layout: '' } };
+    const { members, alive, shards, reports, logEntries, sequences, layout } = reply;
+    return { found: true, floor: reply.floor, removed: { members, alive, shards, reports, logEntries }, kept: { sequences, layout } };
+  }
+
+  /**
+   * Sets the group's shard range, also while members hold shards. Widening always
+   * works; narrowing rejects with {@link ShardHeldError} while a shard outside the new
+   * range is held. From then on joiners get shards of this range whatever their own
+   * `shards` option says. Rejects with {@link OptionRangeError} when `max` does not fit
+   * the worker bits of the group's Snowflake layout.
+   */
+  async setRange(range: { min: number; max: number }): Promise<RangeResult> {
+    if (typeof range !== 'object' || range === null) throw new OptionTypeError('range', range, '{ min, max }');
+    rejectUnknown(range as Record<string, unknown>, ['min', 'max'], '');
+    const min = parseInteger('min', range.min, 0, LIMITS.maxShard);
+    const max = parseInteger('max', range.max, 0, LIMITS.maxShard);
+    if (max < min) throw new OptionRangeError('max', range.max, `an integer of at least min (${min})`);
+    let reply;
+    try {
+      reply = parseRange(await this.write(SCRIPTS.range, this.keys.list, [min, max], 'setRange()'));
+    } catch (err) {
+      throw wrap(err, 'setRange()');
+    }
+    if (!reply.ok && reply.code === 'held') throw new ShardHeldError(reply.shard, reply.holder, min, max);
+    if (!reply.ok && reply.code === 'layout') {
+      throw new OptionRangeError('max', range.max, `at most ${2 ** reply.workerBits - 1}, the largest worker ID of the group's Snowflake layout (${reply.workerBits} worker bits)`);
+    }
+    if (!reply.ok) return { found: false, previous: null, min, max };
+    return { found: true, previous: reply.previous, min, max };
+  }
+
   /** `await using g = group(...)`: closes the view at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -156,8 +245,12 @@ export class Group<Meta = JsonValue> extends EventEmitter<GroupEvents<Meta>> {
   }
 
   private async read(script: typeof SCRIPTS.view, args: (string | number)[], what: string) {
+    return this.write(script, this.keys.list, args, what);
+  }
+
+  private async write(script: typeof SCRIPTS.view, keys: readonly string[], args: (string | number)[], what: string) {
     const conn = await this.connection();
-    return withTimeout(run(conn.client, script, this.keys.list, args), this.options.timeout, what);
+    return withTimeout(run(conn.client, script, keys, args), this.options.timeout, what);
   }
 
   /** Starts watching (once): subscribe, read the live view, then catch up every `poll`. */

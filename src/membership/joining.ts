@@ -76,6 +76,7 @@ export async function joinLife(ctx: JoinContext, life: string): Promise<{ res: J
       withView: ctx.withView(),
       layout: o.layoutKey,
       knownCreated: ctx.created(),
+      idleExpiry: o.idleExpiry,
     });
     let res: JoinResult;
     let counted: boolean;

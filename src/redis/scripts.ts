@@ -112,6 +112,8 @@ export interface JoinArgs {
   layout: string;
   /** `created` of the group record this process joined before ('' if none). */
   knownCreated: string;
+  /** Idle expiry of the group's keys (ms, 0: never). */
+  idleExpiry: number;
 }
 
 export type JoinResult =
@@ -137,7 +139,7 @@ export type JoinResult =
 export function joinArgs(keys: GroupKeys, a: JoinArgs): (string | number)[] {
   return [
     a.nodeId, a.life, a.metaJson, a.ttl, a.lo, a.hi, a.horizon, a.knownHorizon, a.quarantine, Math.floor(a.proposed),
-    keys.channel, Math.ceil(a.keep), a.reapLimit, a.withView ? '1' : '0', a.layout, a.knownCreated,
+    keys.channel, Math.ceil(a.keep), a.reapLimit, a.withView ? '1' : '0', a.layout, a.knownCreated, Math.ceil(a.idleExpiry),
   ];
 }
 
@@ -287,4 +289,57 @@ export function parseShards(reply: Reply): { now: number; range: { min: number; 
     });
   }
   return { now: int(reply[0]), range: lo < 0 ? null : { min: lo, max: int(reply[2]) }, rows };
+}
+
+/** What the reset script did: see lua/reset-8.lua. */
+export type ResetReply =
+  | {
+      ok: true;
+      now: number;
+      floor: number;
+      members: number;
+      alive: number;
+      shards: number;
+      reports: number;
+      logEntries: number;
+      sequences: number;
+      layout: string;
+    }
+  | { ok: false; code: 'none'; now: number }
+  | { ok: false; code: 'alive'; alive: number; ids: string[] };
+
+export function parseReset(reply: Reply): ResetReply {
+  const code = int(reply[0]);
+  if (code === 0) return { ok: false, code: 'none', now: int(reply[1]) };
+  if (code === -7) return { ok: false, code: 'alive', alive: int(reply[1]), ids: reply.slice(2).map(str) };
+  if (code !== 1) throw new Error(`unexpected reset reply ${JSON.stringify(reply)}`);
+  return {
+    ok: true,
+    now: int(reply[1]),
+    floor: int(reply[2]),
+    members: int(reply[3]),
+    alive: int(reply[4]),
+    shards: int(reply[5]),
+    reports: int(reply[6]),
+    logEntries: int(reply[7]),
+    sequences: int(reply[8]),
+    layout: str(reply[9]),
+  };
+}
+
+/** What the range script did: see lua/range-7.lua. */
+export type RangeReply =
+  | { ok: true; now: number; previous: { min: number; max: number } | null }
+  | { ok: false; code: 'none' }
+  | { ok: false; code: 'held'; shard: number; holder: string }
+  | { ok: false; code: 'layout'; workerBits: number };
+
+export function parseRange(reply: Reply): RangeReply {
+  const code = int(reply[0]);
+  if (code === 0) return { ok: false, code: 'none' };
+  if (code === -8) return { ok: false, code: 'held', shard: int(reply[1]), holder: str(reply[2]) };
+  if (code === -9) return { ok: false, code: 'layout', workerBits: int(reply[1]) };
+  if (code !== 1) throw new Error(`unexpected set-range reply ${JSON.stringify(reply)}`);
+  const lo = int(reply[2]);
+  return { ok: true, now: int(reply[1]), previous: lo < 0 ? null : { min: lo, max: int(reply[3]) } };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the protocol models with spin: `check.sh` runs every configuration (leases
 # G1-G3, reports G4 in muster.pml; named sequences in sequences.pml, with all faults and
-# with restarts only) and must find no error; `check.sh HOLE1` (HOLE2, HOLE3, HOLE4,
+# with restarts only) and must find no error; `check.sh HOLE1` (HOLE2, HOLE3, HOLE4, RESETHOLE,
 # SEQHOLE1 .. SEQHOLE4) puts a hole back and must find a violation. The search is spin's bitstate
 # search in random order, bounded in time (SECONDS_PER_RUN per seed, default 30), with
 # seeds 1 to 3 (1 to 9 for a hole, stopping at the first violation).

@@ -7,7 +7,9 @@
  * that may be stepped. A fault process takes a snapshot, restarts the store from it (a
  * restart from RDB/AOF that lost the latest writes, or a failover to a lagging replica:
  * the same from the clients' side, a new run_id), wipes it (FLUSHALL, or a restart with
- * no persistence) and restarts it keeping everything.
+ * no persistence), restarts it keeping everything, and resets the group by force while
+ * a holder mints (lua/reset-8.lua: the shard's records and the holder's membership go,
+ * the group record keeps identity and a floor).
  *
  * Time is counted in units; one unit of Redis time is one ID time unit. A request is
  * sent at one step and runs (atomically, as a Lua script) at a later one, so faults and
@@ -26,6 +28,8 @@
  *   HOLE3  reservations are not capped by Redis TIME + B, and a clock too far ahead is
  *          not refused
  *   HOLE4  members forget which reports were handled (a restart brings them back)
+ *   RESETHOLE  a reset keeps no floor above the shard's reservations (only the fresh
+ *          start's floor)
  */
 
 #define TMAX   8      /* Redis time runs BIAS..TMAX */
@@ -354,6 +358,18 @@ proctype Faults() {
        st.exists = false; st.hw = 0; st.fl = 0; st.inl = 0; st.wf = 0; st.fs = 0; st.owner = NONE; st.freeAt = 0;
        i = 0; do :: i < NL -> if :: crashed[i] -> wipedAfter[i] = true :: else -> skip fi; st.rep[i] = NONE; i++ :: else -> break od; i = 0 }
   :: faults < 2 -> atomic { faults++; serverRid++ }   /* a restart that kept everything */
+  :: faults < 2 && st.exists -> atomic {  /* muster group reset --force (lua/reset-8.lua) */
+       faults++;
+       notice_restart();
+#ifdef RESETHOLE
+       st.wf = max(st.wf, st.fs + B);
+#else
+       st.wf = max(st.wf, max(st.fs + B, st.hw));      /* R1 */
+#endif
+       st.inc++;                                        /* R2: identity kept, a new incarnation */
+       st.hw = 0; st.fl = 0; st.inl = 0; st.at = 0; st.owner = NONE; st.freeAt = 0;
+       /* reports not handled yet are removed with the rest (README: reset) */
+       i = 0; do :: i < NL -> if :: crashed[i] -> wipedAfter[i] = true :: else -> skip fi; st.rep[i] = NONE; i++ :: else -> break od; i = 0 }
   od
 }
 
