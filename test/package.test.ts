@@ -26,6 +26,17 @@ test('import "redis-muster" (ESM) and require("redis-muster") (CommonJS) give th
   assert.is(typeof new Snowflake({ workerId: 1 }).next(), 'bigint');
 });
 
+test('import "redis-muster/clusterix" (default export) and require it (CommonJS)', async () => {
+  const name = 'redis-muster/clusterix';
+  const esm = (await import(name)) as { default: unknown; Clusterix: unknown };
+  const cjs = require(name) as { default: unknown; Clusterix: unknown };
+  assert.type(esm.default, 'function');
+  assert.is(esm.default, esm.Clusterix);
+  assert.type(cjs.default, 'function');
+  assert.is(cjs.default, cjs.Clusterix);
+  assert.is((esm.default as { name: string }).name, 'Clusterix');
+});
+
 test('errors of the CommonJS copy are instanceof the ESM classes and back (by brand and class name)', async () => {
   const name = 'redis-muster';
   type Ctor = new (...a: never[]) => Error;
@@ -62,9 +73,9 @@ test('errors of the CommonJS copy are instanceof the ESM classes and back (by br
 
 test('type declarations ship with both builds', () => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    exports: { '.': { import: { types: string }; require: { types: string } } };
+    exports: Record<'.' | './clusterix', { import: { types: string }; require: { types: string } }>;
   };
-  for (const p of [pkg.exports['.'].import.types, pkg.exports['.'].require.types]) {
+  for (const p of (['.', './clusterix'] as const).flatMap((k) => [pkg.exports[k].import.types, pkg.exports[k].require.types])) {
     assert.ok(existsSync(new URL(`../../${p}`, import.meta.url)), p);
   }
 });

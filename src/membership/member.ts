@@ -236,6 +236,19 @@ export class Member<Meta = JsonValue> extends EventEmitter<MemberEvents<Meta>> {
   }
 
   /**
+   * @internal Stops this member's timers and closes what muster opened, without telling
+   * Redis: the others see it time out, and one of them gets its `node down`. For the
+   * clusterix entry point, whose `dispose()` is documented to do just that.
+   */
+  async halt(): Promise<void> {
+    if (this.state === 'left') return;
+    debug('%s halts without leaving group %s', this.id, this.options.group);
+    this.keeper.end('left');
+    this.keeper.rejectWaiters(new MemberClosedError());
+    await this.teardown();
+  }
+
+  /**
    * The member's Snowflake generator, bound to its shard lease: it mints only while the
    * lease is surely valid and only above the shard's floor. Calling again with the same
    * options returns the same generator (two generators on one shard could repeat IDs).
