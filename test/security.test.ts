@@ -47,8 +47,11 @@ test('the README ACL is enough for the whole lifecycle: join, peers, shard, mint
     for (let i = 0; i < 100 && downs.length === 0; i++) await sleep(20);
     assert.equal(downs, ['b']);
     assert.ok(seen.includes('b'), 'the group view saw b join');
-    await g.close();
+    // The administration of the group, as the same user.
+    assert.equal((await g.setRange({ min: 0, max: 511 })).previous, { min: 0, max: 1023 });
     await a.leave();
+    assert.is((await g.reset()).found, true);
+    await g.close();
     assert.equal(errors, [], errors.map((e) => e.message).join('; '));
     assert.ok((await admin.keys('muster:{acl}:*')).length > 0);
   } finally {

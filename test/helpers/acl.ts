@@ -3,7 +3,9 @@
 const COMMANDS = [
   'evalsha', 'eval', 'info', 'time', 'wait', 'ping', 'hello', 'auth', 'quit', 'ssubscribe', 'sunsubscribe',
   'hget', 'hmget', 'hset', 'hdel', 'hgetall', 'hlen', 'hincrby', 'zadd', 'zrem', 'zscore', 'zrange', 'zrangebyscore',
-  'lpush', 'lindex', 'rpop', 'lrange', 'spublish',
+  'lpush', 'lindex', 'rpop', 'lrange', 'spublish', 'pttl', 'pexpire', 'persist', 'hexists',
+  // group reset
+  'del', 'hkeys', 'zcard', 'llen',
 ];
 
 /** What the README adds on a Redis Cluster. */
