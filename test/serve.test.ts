@@ -80,6 +80,33 @@ test('endpoints: IDs, sequences, nodes, health, metrics, page; 400, 404, 405', a
   }
 });
 
+test('sequence names: only those listed with --sequences (404), at most --max-sequences distinct names (429), nothing kept for refused ones', async ({ redis }) => {
+  const listed = await serve(redis.url, ['--group', 'svc-names', '--node-id', 'api-1', '--sequences', 'invoice, ticket']);
+  try {
+    assert.is((await get(listed.base, '/sequences/invoice/next')).body.value, 1);
+    assert.is((await get(listed.base, '/sequences/ticket/next')).body.value, 1);
+    const other = await get(listed.base, '/sequences/other/next');
+    assert.is(other.status, 404);
+    assert.match(other.body.error, 'serves "invoice", "ticket"');
+  } finally {
+    assert.is(await stop(listed), 0);
+  }
+  const capped = await serve(redis.url, ['--group', 'svc-cap', '--node-id', 'api-2', '--max-sequences', '2']);
+  try {
+    for (const n of ['a', 'b', 'a']) assert.is((await get(capped.base, `/sequences/${n}/next`)).status, 200, n);
+    const third = await get(capped.base, '/sequences/c/next');
+    assert.is(third.status, 429);
+    assert.match(third.body.error, 'at most 2 sequence names');
+    assert.is((await get(capped.base, '/sequences/b/next')).body.value, 2, 'names already served go on');
+    const fields = await redis.client().hkeys('muster:{svc-cap}:seqs');
+    assert.ok(!fields.some((f) => f.endsWith(':c')), `nothing kept for the refused name: ${fields.join(', ')}`);
+  } finally {
+    assert.is(await stop(capped), 0);
+  }
+  const bad = await serve(redis.url, ['--max-sequences', '0']).catch((e: unknown) => e);
+  assert.match(String(bad), 'max-sequences');
+});
+
 test('no ID without a surely valid lease: Redis frozen, /healthz and /id 503, the service lives and recovers', async ({ redis }) => {
   const s = await serve(redis.url, ['--group', 'svc', '--heartbeat', '100ms', '--timeout', '1s']);
   try {

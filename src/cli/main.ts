@@ -46,6 +46,7 @@ Prints the ID's time (ISO), shard (worker ID) and sequence. The layout and epoch
 those the generator used (default: muster's defaults).`,
   serve: `Usage: muster serve [--port 8080] [--host 127.0.0.1] [--redis URL] [--group NAME]
                     [--prefix P] [--node-id ID] [--heartbeat 500ms] [--timeout 3s]
+                    [--sequences NAME,NAME] [--max-sequences 100]
 
 Joins the group as a member (it holds a shard) and serves, as JSON with IDs as decimal
 strings:
@@ -56,7 +57,9 @@ strings:
   GET /healthz                200 while the lease is surely valid, else 503
   GET /metrics                Prometheus metrics (needs the prom-client package)
   GET /                       a live status page
-No ID is served without a surely valid lease (503). SIGTERM or Ctrl-C: stops accepting,
+No ID is served without a surely valid lease (503). Sequence names: only those listed
+with --sequences (others 404), else any, up to --max-sequences distinct names (others
+429: each is a counter kept in Redis for ever). SIGTERM or Ctrl-C: stops accepting,
 leaves the group, exits 0.`,
   group: `Usage: muster group reset --group NAME [--yes] [--force] [--redis URL] [--prefix P] [--json]
        muster group set-range --group NAME --min A --max B [--redis URL] [--prefix P] [--json]
@@ -191,8 +194,15 @@ async function serve(args: string[], out: (s: string) => void): Promise<void> {
     'node-id': { type: 'string' },
     heartbeat: { type: 'string' },
     timeout: { type: 'string' },
+    sequences: { type: 'string' },
+    'max-sequences': { type: 'string' },
   });
   const port = values.port === undefined ? 8080 : Number(values.port);
+  const sequences = values.sequences === undefined ? undefined : (values.sequences as string).split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (sequences !== undefined && sequences.length === 0) throw new UsageError(`--sequences must name at least one sequence, got ${JSON.stringify(values.sequences)}`);
+  const maxRaw = values['max-sequences'] as string | undefined;
+  if (maxRaw !== undefined && !/^[1-9]\d*$/.test(maxRaw)) throw new UsageError(`--max-sequences must be a whole number above 0, got ${maxRaw}`);
+  const maxSequences = maxRaw === undefined ? undefined : Number(maxRaw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0 to 65535), got ${values.port}`);
   const host = (values.host as string | undefined) ?? '127.0.0.1';
   const redis = (values.redis as string | undefined) ?? process.env.REDIS_URL;
@@ -236,7 +246,7 @@ async function serve(args: string[], out: (s: string) => void): Promise<void> {
     } catch {
       process.stderr.write('muster serve: prom-client is not installed; /metrics answers 501\n');
     }
-    service = new Service({ member, view, server, ...(metrics ? { metrics } : {}) });
+    service = new Service({ member, view, server, ...(metrics ? { metrics } : {}), ...(sequences ? { sequences } : {}), ...(maxSequences ? { maxSequences } : {}) });
     out(`muster serve: ${member.id} in group ${member.options.group}, shard ${member.shard ?? '-'}, listening on http://${host}:${bound}`);
     await stopped;
   } finally {

@@ -23,7 +23,17 @@ export interface ServiceOptions {
   statusEvery?: number;
   /** A server already listening (so the member's meta can carry its port); default: a new one. */
   server?: Server;
+  /** The only sequence names served (others: 404). Default: any name, up to `maxSequences`. */
+  sequences?: readonly string[];
+  /**
+   * Most distinct sequence names served (others: 429), default 100. Every name drawn from
+   * is a counter kept in Redis for ever, so callers must not be able to add them freely.
+   */
+  maxSequences?: number;
 }
+
+/** Default of {@link ServiceOptions.maxSequences}. */
+export const MAX_SEQUENCES = 100;
 
 interface Change {
   at: number;
@@ -69,6 +79,7 @@ export class Service {
   readonly server: Server;
   private readonly changes: Change[] = [];
   private readonly streams = new Set<ServerResponse>();
+  private readonly names = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private readonly unhook: () => void;
 
@@ -183,6 +194,23 @@ export class Service {
     }
   }
 
+  /** The member's sequence `name`, if this service serves it (see {@link ServiceOptions.sequences}). */
+  private sequence(name: string) {
+    const allowed = this.o.sequences;
+    if (allowed && !allowed.includes(name)) {
+      throw new HttpError(404, `no sequence ${JSON.stringify(name)} here; this service serves ${allowed.map((n) => JSON.stringify(n)).join(', ')}`);
+    }
+    if (this.names.has(name)) return this.o.member.sequence(name);
+    const most = this.o.maxSequences ?? MAX_SEQUENCES;
+    if (this.names.size >= most) {
+      throw new HttpError(429, `this service serves at most ${most} sequence names and has that many; list the names it serves with --sequences, or raise --max-sequences`);
+    }
+    // A bad name throws here (400) before it counts.
+    const s = this.o.member.sequence(name);
+    this.names.add(name);
+    return s;
+  }
+
   private async route(path: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const m = this.o.member;
     if (path === '/') return send(res, 200, STATUS_PAGE, 'text/html; charset=utf-8');
@@ -197,7 +225,7 @@ export class Service {
       return send(res, 200, { ids: Array.from(ids, String) });
     }
     const seq = /^\/sequences\/([^/]+)\/next$/.exec(path);
-    if (seq) return send(res, 200, { sequence: seq[1], value: await m.sequence(seq[1]!).next() });
+    if (seq) return send(res, 200, { sequence: seq[1], value: await this.sequence(seq[1]!).next() });
     if (path === '/nodes') return send(res, 200, { nodes: await m.nodes() });
     if (path === '/healthz') {
       const l = m.lease;
