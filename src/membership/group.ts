@@ -159,7 +159,7 @@ export class Group<Meta = JsonValue> extends EventEmitter<GroupEvents<Meta>> {
     if (options.force !== undefined && typeof options.force !== 'boolean') throw new OptionTypeError('force', options.force, 'a boolean');
     let reply;
     try {
-      reply = parseReset(await this.write(SCRIPTS.reset, [...this.keys.list, this.keys.sequences], [options.force ? '1' : '0'], 'reset()'));
+      reply = parseReset(await this.exec(SCRIPTS.reset, [...this.keys.list, this.keys.sequences], [options.force ? '1' : '0'], 'reset()'));
     } catch (err) {
       throw wrap(err, 'reset()');
     }
@@ -184,7 +184,7 @@ export class Group<Meta = JsonValue> extends EventEmitter<GroupEvents<Meta>> {
     if (max < min) throw new OptionRangeError('max', range.max, `an integer of at least min (${min})`);
     let reply;
     try {
-      reply = parseRange(await this.write(SCRIPTS.range, this.keys.list, [min, max], 'setRange()'));
+      reply = parseRange(await this.exec(SCRIPTS.range, this.keys.list, [min, max], 'setRange()'));
     } catch (err) {
       throw wrap(err, 'setRange()');
     }
@@ -245,10 +245,11 @@ export class Group<Meta = JsonValue> extends EventEmitter<GroupEvents<Meta>> {
   }
 
   private async read(script: typeof SCRIPTS.view, args: (string | number)[], what: string) {
-    return this.write(script, this.keys.list, args, what);
+    return this.exec(script, this.keys.list, args, what);
   }
 
-  private async write(script: typeof SCRIPTS.view, keys: readonly string[], args: (string | number)[], what: string) {
+  /** Runs a script with a time limit: the reads above, and the two administrative writes. */
+  private async exec(script: typeof SCRIPTS.view, keys: readonly string[], args: (string | number)[], what: string) {
     const conn = await this.connection();
     return withTimeout(run(conn.client, script, keys, args), this.options.timeout, what);
   }
