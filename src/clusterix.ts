@@ -5,7 +5,7 @@
 
 import { hostname } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
-import { OptionTypeError } from './errors.js';
+import { MemberClosedError, OptionTypeError } from './errors.js';
 import { type Group, group } from './membership/group.js';
 import { type Member, createMember } from './membership/member.js';
 import { type IoredisClient, LIMITS, isIoredisClient, parseDuration, parseName, rejectUnknown } from './options.js';
@@ -101,7 +101,7 @@ export class Clusterix extends EventEmitter<ClusterixEvents> {
    * most one timeout for a crashed earlier life of it to go stale).
    */
   async initializeNode(nodeId?: string, options: { heartbeatInterval?: number } = {}): Promise<this> {
-    if (this.node) throw new OptionTypeError('nodeId', nodeId, 'unset: initializeNode() was already called');
+    if (this.node) throw new MemberClosedError(`muster: initializeNode() was already called (node ${this.node.id})`);
     if (typeof options !== 'object' || options === null) throw new OptionTypeError('options', options, '{ heartbeatInterval }');
     rejectUnknown(options as Record<string, unknown>, ['heartbeatInterval'], '');
     const interval = options.heartbeatInterval === undefined ? this.heartbeatInterval : parseDuration('heartbeatInterval', options.heartbeatInterval, 1, LIMITS.maxTimeout);

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import Clusterix from '../src/clusterix.js';
-import { DuplicateNodeError, OptionRangeError, OptionTypeError } from '../src/index.js';
+import { DuplicateNodeError, MemberClosedError, OptionRangeError, OptionTypeError } from '../src/index.js';
 import { until } from './helpers/members.js';
 import { Proc } from './helpers/proc.js';
 import { type RedisServer, sleep, useRedis } from './helpers/redis.js';
@@ -91,6 +91,8 @@ test('a duplicate nodeId is refused while its holder lives; the id is free again
     assert.ok(await until(async () => !(await nodes[1]!.nodes).includes('node1'), 5000));
     await other.initializeNode('node1');
     assert.equal(await other.nodes, ['node2', 'node3', 'node1']);
+    // Like join(): a second initializeNode() on the same instance is refused, as Member does.
+    assert.instance(await other.initializeNode('node9').catch((e: unknown) => e), MemberClosedError);
   } finally {
     for (const c of [...nodes, other]) c.dispose();
     await sleep(50);
