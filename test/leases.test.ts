@@ -293,4 +293,30 @@ test('join() with a nodeId already live and shards: the live one keeps its shard
   assert.ok(a.member.lease?.isValid());
 });
 
+test('a joiner waiting for a shard longer than its timeout survives a short Redis outage (one timeout counted from the last reply)', async ({ redis, group }) => {
+  const opts = { redis: redis.url, group, heartbeat: 100, timeout: 1000, clockSkew: 200, shards: { min: 0, max: 0 } };
+  const a = await join({ ...opts, nodeId: 'a' });
+  a.on('error', () => undefined);
+  const c = createMember({ ...opts, nodeId: 'c', shards: { min: 0, max: 0, wait: '20s' } });
+  c.on('error', () => undefined);
+  let failed: unknown;
+  const joined = c.join().catch((e: unknown) => (failed = e));
+  try {
+    await sleep(2000); // c has waited twice its timeout for the only shard
+    redis.proc!.kill('SIGSTOP');
+    await sleep(700); // c's next attempts time out
+    redis.proc!.kill('SIGCONT');
+    await sleep(300);
+    assert.is(failed, undefined, `the join gave up: ${String(failed)}`);
+    await a.leave();
+    await joined;
+    assert.is(failed, undefined, `the join gave up: ${String(failed)}`);
+    assert.is(c.shard, 0);
+  } finally {
+    redis.proc?.kill('SIGCONT');
+    await c.leave().catch(() => undefined);
+    await a.leave().catch(() => undefined);
+  }
+});
+
 test.run();

@@ -55,6 +55,9 @@ export interface JoinContext {
 export async function joinLife(ctx: JoinContext, life: string): Promise<{ res: JoinSuccess; grant: Grant }> {
   const o = ctx.options;
   const started = mono();
+  // Start of the current run of failed calls: an outage gets one timeout, counted from
+  // the last reply, not from the start of a join that may have waited for a shard.
+  let lastReply = started;
   let firstExpiry: number | undefined;
   for (;;) {
     const send = mono();
@@ -84,9 +87,11 @@ export async function joinLife(ctx: JoinContext, life: string): Promise<{ res: J
       const r = await withTimeout(ctx.exec(SCRIPTS.join, args, true), o.timeout / 2 + (o.durability?.timeout ?? 0), 'join');
       res = parseJoin(r.reply);
       counted = r.counted;
+      lastReply = mono();
     } catch (err) {
-      // Redis unreachable or slow: try again with the same life until one timeout has passed.
-      const left = o.timeout - (mono() - started);
+      // Redis unreachable or slow: try again with the same life until one timeout has
+      // passed without a reply.
+      const left = o.timeout - (mono() - lastReply);
       if (left <= 0 || ctx.left() || !(err instanceof RedisError || !(err instanceof MusterError))) throw wrap(err, 'join');
       await sleep(Math.min(o.heartbeat, left));
       continue;
