@@ -69,7 +69,9 @@ if (cluster.isPrimary) {
   const member = await join({ redis: process.env.REDIS_URL, group: process.env.GROUP, nodeId: `${hostname()}:${process.pid}`, heartbeat: 200, timeout: 1500 });
   const ids = member.snowflake();
   const out: string[] = [];
-  for (let i = 0; i < PER_WORKER; i++) out.push(ids.nextString());
+  // nextAsync(): right after a group starts, a holder at full rate can use up what its
+  // lease reserved before the next renewal; next() would throw then, nextAsync() waits.
+  for (let i = 0; i < PER_WORKER; i++) out.push(String(await ids.nextAsync()));
   process.send!({ pid: process.pid, shard: member.shard ?? -1, ids: out } satisfies Report);
   process.on('message', async (m) => {
     if (m !== 'leave') return;
